@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* rnd.h: the Tessera render core. Decodes DICOM pixel data, applies the DICOM display pipeline
+ * (PS3.3 C.11, PS3.4 N.2), resamples and encodes. Knows nothing of HTTP.
+ *
+ * The flow for one displayed frame:
+ *
+ *     rnd_dicom_open()            parse the file once; attributes in rnd_info
+ *     rnd_dicom_decode_frame()    one frame to native stored values (rnd_frame)
+ *     rnd_render_frame()          modality LUT, VOI, presentation LUT, colour -> 8-bit rnd_image
+ *     rnd_resample()              aspect correction, viewport crop/scale/flip -> rnd_image
+ *     rnd_encode()                JPEG or PNG bytes
+ *
+ * Conventions: functions return TSR_OK or a negative TSR_E* code and fill the optional tsr_err.
+ * Out-parameters are written only on success. Memory handed out is freed only by this module's
+ * own functions (rnd_frame_free, rnd_image_free, rnd_buf_free). */
+#ifndef RND_H
+#define RND_H
+
+#include "tsr_base.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- limits */
+
+/* Checked before any allocation that depends on the input. */
+typedef struct rnd_limits {
+    uint64_t max_pixels; /* rows * columns of one frame */
+    uint32_t max_frames; /* NumberOfFrames */
+    uint64_t max_bytes;  /* bytes of one decoded frame, and of one input file */
+} rnd_limits;
+
+/* Fills `l` with the defaults: 2^28 pixels, 100000 frames, 2 GiB. */
+void rnd_limits_default(rnd_limits *l);
+
+/* ---------------------------------------------------------------- attributes */
+
+typedef enum rnd_photometric {
+    RND_PI_UNKNOWN = 0,
+    RND_PI_MONOCHROME1,
+    RND_PI_MONOCHROME2,
+    RND_PI_PALETTE_COLOR,
+    RND_PI_RGB,
+    RND_PI_YBR_FULL,
+    RND_PI_YBR_FULL_422,
+    RND_PI_YBR_PARTIAL_422,
+    RND_PI_YBR_PARTIAL_420,
+    RND_PI_YBR_ICT,
+    RND_PI_YBR_RCT,
+} rnd_photometric;
+
+/* Parses a PhotometricInterpretation value (trailing spaces allowed). */
+rnd_photometric rnd_photometric_parse(const char *s);
+const char *rnd_photometric_name(rnd_photometric pi);
+
+typedef enum rnd_voi_fn {
+    RND_VOI_LINEAR = 0, /* PS3.3 C.11.2.1.2.1 */
+    RND_VOI_LINEAR_EXACT,    /* C.11.2.1.3.2 */
+    RND_VOI_SIGMOID,         /* C.11.2.1.3.1 */
+} rnd_voi_fn;
+
+/* Parses "LINEAR", "LINEAR_EXACT", "SIGMOID" (any case, trailing spaces allowed; also the CLI
+ * spellings "linear-exact"). Returns 0 and writes *out, or -1. */
+int rnd_voi_fn_parse(const char *s, rnd_voi_fn *out);
+const char *rnd_voi_fn_name(rnd_voi_fn fn);
+
+/* A DICOM lookup table (Modality LUT, VOI LUT, or one palette channel), descriptor already
+ * interpreted: `n_entries` is 1..65536 (a descriptor value of 0 means 65536), `first` is the
+ * first input value mapped (signed where the context says so), `bits` is the number of bits of
+ * each entry (8..16) after the documented quirk fixes. `data` has n_entries values. */
+typedef struct rnd_lut {
+    uint32_t n_entries;
+    int32_t first;
+    uint8_t bits;
+    uint16_t *data; /* NULL when the LUT is absent */
+} rnd_lut;
+
+typedef struct rnd_window {
+    double center;
+    double width;
+    rnd_voi_fn fn;
+} rnd_window;
+
+#define RND_MAX_WINDOWS  8
+#define RND_MAX_VOI_LUTS 4
+
+/* Per-frame values from Enhanced multi-frame functional groups (per-frame item, falling back to
+ * the shared item). Only the fields with has_* set were present. */
+typedef struct rnd_frame_meta {
+    int has_rescale;
+    double slope, intercept;
+    int has_window;
+    rnd_window window;
+    int has_position;
+    double position[3]; /* ImagePositionPatient */
+} rnd_frame_meta;
+
+/* Everything the pipeline needs, parsed once at open. Read-only for callers; owned by the
+ * rnd_dicom handle and valid until rnd_dicom_close. */
+typedef struct rnd_info {
+    char transfer_syntax[65];
+    char sop_class_uid[65];
+    char sop_instance_uid[65];
+    char modality[17];
+
+    uint32_t rows, columns, frames; /* frames >= 1 */
+    uint16_t samples_per_pixel;
+    uint16_t bits_allocated, bits_stored, high_bit;
+    uint8_t pixel_representation; /* 1 = two's complement */
+    uint8_t planar_configuration;
+    uint8_t float_pixels; /* 32: Float Pixel Data, 64: Double Float Pixel Data, 0: integer */
+    rnd_photometric photometric;
+
+    /* Modality LUT stage (C.11.1): a LUT when present, else rescale (identity if absent). */
+    double rescale_slope, rescale_intercept;
+    int has_rescale;
+    rnd_lut modality_lut;
+
+    /* VOI stage (C.11.2) in file order. */
+    int n_windows;
+    rnd_window windows[RND_MAX_WINDOWS];
+    int n_voi_luts;
+    rnd_lut voi_luts[RND_MAX_VOI_LUTS];
+
+    int presentation_inverse; /* Presentation LUT Shape INVERSE */
+
+    rnd_lut palette[3]; /* red, green, blue; segmented LUTs already expanded */
+
+    /* Geometry. pixel_spacing is (row spacing, column spacing) = (vertical, horizontal) mm. */
+    int has_pixel_spacing;
+    double pixel_spacing[2];
+    int has_aspect;
+    uint32_t aspect[2]; /* PixelAspectRatio: vertical, horizontal */
+    int has_position, has_orientation;
+    double position[3], orientation[6];
+
+    rnd_frame_meta *frame_meta; /* `frames` entries, or NULL when no functional groups */
+} rnd_info;
+
+/* ---------------------------------------------------------------- decode */
+
+typedef struct rnd_dicom rnd_dicom;
+
+/* Parses a DICOM file (Part 10, or a bare dataset that GDCM accepts). Pixel data is not decoded.
+ * On success *out receives a handle the caller owns (free with rnd_dicom_close). `lim` may be
+ * NULL for the defaults. Thread-safe (handles are independent). */
+int rnd_dicom_open(const char *path, const rnd_limits *lim, rnd_dicom **out, tsr_err *err);
+
+/* The same from memory. `buf` is borrowed for the duration of the call only. */
+int rnd_dicom_open_mem(const void *buf, size_t len, const rnd_limits *lim, rnd_dicom **out,
+                       tsr_err *err);
+
+/* Frees the handle. NULL is a no-op. */
+void rnd_dicom_close(rnd_dicom *d);
+
+/* The parsed attributes, borrowed: valid until rnd_dicom_close. */
+const rnd_info *rnd_dicom_info(const rnd_dicom *d);
+
+typedef enum rnd_type {
+    RND_T_U8 = 0,
+    RND_T_S8,
+    RND_T_U16,
+    RND_T_S16,
+    RND_T_U32,
+    RND_T_S32,
+    RND_T_F32,
+} rnd_type;
+
+size_t rnd_type_size(rnd_type t);
+
+/* One decoded frame: native stored values, interleaved (sample-by-pixel) whatever the planar
+ * configuration of the file. Integer values are already masked to BitsStored and sign-extended
+ * when `is_signed`. Colour data converted by a codec (JPEG YCbCr, JPEG 2000 MCT) carries the
+ * photometric interpretation of what is in `data` (e.g. RND_PI_RGB), not the file's. YBR_*_422
+ * data is expanded to one Y/Cb/Cr triplet per pixel. */
+typedef struct rnd_frame {
+    uint32_t width, height;
+    uint16_t samples; /* 1 or 3 */
+    rnd_type type;
+    uint16_t bits_stored;
+    uint8_t is_signed;
+    rnd_photometric photometric;
+    void *data;
+    size_t bytes;
+} rnd_frame;
+
+/* Decodes frame `index` (0-based) into a new frame the caller owns (free with rnd_frame_free).
+ * Decodes only that frame where the transfer syntax allows it. Thread-safe: several threads may
+ * decode frames of the same handle at once. */
+int rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *err);
+
+/* Allocates a frame with zeroed data of the given geometry (limits are the caller's job). */
+int rnd_frame_alloc(uint32_t width, uint32_t height, uint16_t samples, rnd_type type,
+                    rnd_frame **out, tsr_err *err);
+void rnd_frame_free(rnd_frame *f); /* NULL: no-op */
+
+/* ---------------------------------------------------------------- 8-bit images */
+
+/* An 8-bit display image, rows `stride` bytes apart, 1 (grey) or 3 (RGB) channels. */
+typedef struct rnd_image {
+    uint32_t width, height;
+    uint8_t channels;
+    size_t stride;
+    uint8_t *data;
+} rnd_image;
+
+/* Allocates img->data (width*channels stride). On failure `img` is left zeroed. */
+int rnd_image_alloc(rnd_image *img, uint32_t width, uint32_t height, uint8_t channels,
+                    tsr_err *err);
+void rnd_image_free(rnd_image *img); /* frees data and zeroes the struct; NULL: no-op */
+
+/* ---------------------------------------------------------------- display pipeline */
+
+typedef enum rnd_voi_mode {
+    RND_VOI_MODE_DEFAULT = 0, /* first window, else first VOI LUT, else min-max */
+    RND_VOI_MODE_WINDOW,      /* center/width/fn given by the caller */
+    RND_VOI_MODE_FILE_WINDOW, /* the file's window number `index` (0-based) */
+    RND_VOI_MODE_FILE_LUT,    /* the file's VOI LUT number `index` (0-based) */
+    RND_VOI_MODE_MINMAX,      /* min-max of the frame after the modality LUT */
+} rnd_voi_mode;
+
+typedef struct rnd_voi_req {
+    rnd_voi_mode mode;
+    double center, width;
+    rnd_voi_fn fn;
+    int index;
+} rnd_voi_req;
+
+/* What the pipeline actually applied, for headers and overlays. */
+typedef struct rnd_voi_used {
+    rnd_voi_mode mode; /* never DEFAULT: what DEFAULT resolved to */
+    double center, width;
+    rnd_voi_fn fn;
+    int index;
+} rnd_voi_used;
+
+/* Turns decoded frame `f` (frame number `index`, 0-based, of `info`) into an 8-bit image:
+ * grayscale through modality LUT, VOI and presentation LUT (MONOCHROME1 and INVERSE shown
+ * inverted); colour to RGB. `voi` may be NULL (default). `used` may be NULL. `out` must be
+ * zeroed or freed; on success it owns new data. Thread-safe. */
+int rnd_render_frame(const rnd_info *info, uint32_t index, const rnd_frame *f,
+                     const rnd_voi_req *voi, rnd_image *out, rnd_voi_used *used, tsr_err *err);
+
+/* ---------------------------------------------------------------- geometry */
+
+/* DICOMweb viewport (PS3.18 8.3.5.1.3): scale the source region (sx, sy, sw, sh) to fit within
+ * vw x vh keeping its aspect ratio. Negative sw/sh flip horizontally/vertically; the region is
+ * then [sx + sw, sx) (resp. rows). has_region = 0 means the whole image. */
+typedef struct rnd_viewport {
+    uint32_t vw, vh;
+    int has_region;
+    double sx, sy, sw, sh;
+} rnd_viewport;
+
+/* Parses "vw,vh" or "vw,vh,sx,sy,sw,sh". Returns TSR_OK or TSR_EINVAL with a message. */
+int rnd_viewport_parse(const char *s, rnd_viewport *vp, tsr_err *err);
+
+/* The display aspect of a pixel (height / width) from PixelSpacing or PixelAspectRatio; 1.0 when
+ * neither says otherwise. */
+double rnd_pixel_aspect(const rnd_info *info);
+
+/* Resamples `src` into a new image `out`: first to square pixels using `pixel_aspect` (height /
+ * width of one source pixel, see rnd_pixel_aspect), then through the viewport `vp` (NULL: none).
+ * Downscaling averages areas; upscaling is bilinear; nothing is nearest-neighbour. `out` must be
+ * zeroed or freed. Thread-safe. */
+int rnd_resample(const rnd_image *src, double pixel_aspect, const rnd_viewport *vp,
+                 rnd_image *out, tsr_err *err);
+
+/* ---------------------------------------------------------------- encode */
+
+typedef enum rnd_format { RND_FMT_JPEG = 0, RND_FMT_PNG } rnd_format;
+
+typedef struct rnd_buf {
+    uint8_t *data;
+    size_t len;
+} rnd_buf;
+
+/* Encodes `img` as JPEG (quality 1..100; grey stays one component) or PNG (fast settings).
+ * On success `out` owns new bytes (free with rnd_buf_free). Thread-safe. */
+int rnd_encode(const rnd_image *img, rnd_format fmt, int quality, rnd_buf *out, tsr_err *err);
+void rnd_buf_free(rnd_buf *b); /* NULL: no-op */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

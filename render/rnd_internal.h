@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* rnd_internal.h: cross-file internals of the render core (prefix rnd__). Not a public API: only
+ * the render sources, tests and benchmarks include it. */
+#ifndef RND_INTERNAL_H
+#define RND_INTERNAL_H
+
+#include "rnd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ================================================================ GDCM wrapper (rnd_gdcm.cpp)
+ * The only code that touches GDCM. No C++ exception crosses these functions; GDCM's console
+ * output is silenced and failures come back as tsr_err messages. */
+
+typedef struct rnd__gdcm rnd__gdcm; /* a parsed file (gdcm::Reader) */
+typedef struct rnd__ds rnd__ds;     /* a borrowed gdcm::DataSet, valid while its rnd__gdcm lives */
+
+/* One element's raw value as held in memory. `vr` is the two-letter VR ("??" when unknown, as
+ * in implicit VR files). Binary values are in little-endian order whatever the file's transfer
+ * syntax (the wrapper swaps big-endian files when it reads them). */
+typedef struct rnd__elem {
+    const uint8_t *data;
+    uint32_t len;
+    char vr[3];
+} rnd__elem;
+
+/* Parses a file or a memory buffer (copied) with GDCM. Files larger than `max_bytes` are
+ * refused before reading. */
+int rnd__gdcm_open_file(const char *path, uint64_t max_bytes, rnd__gdcm **out, tsr_err *err);
+int rnd__gdcm_open_mem(const void *buf, size_t len, rnd__gdcm **out, tsr_err *err);
+void rnd__gdcm_close(rnd__gdcm *g);
+
+/* Transfer syntax UID from the file meta information ("" when absent). */
+const char *rnd__gdcm_transfer_syntax(const rnd__gdcm *g);
+const rnd__ds *rnd__gdcm_root(const rnd__gdcm *g);
+
+/* Element `tag` ((group << 16) | element) of dataset `ds`. Returns 1 and fills *e when present
+ * with a value (possibly empty), 0 when absent. */
+int rnd__ds_get(const rnd__ds *ds, uint32_t tag, rnd__elem *e);
+/* Number of items of sequence `tag` (0 when absent or not a sequence), and item i's dataset. */
+int rnd__ds_seq_count(const rnd__ds *ds, uint32_t tag);
+const rnd__ds *rnd__ds_seq_item(const rnd__ds *ds, uint32_t tag, int i);
+
+/* Encapsulated pixel data: number of fragments (excluding the Basic Offset Table item), or -1
+ * when the pixel data is native or absent. */
+int rnd__gdcm_fragment_count(const rnd__gdcm *g);
+/* Fragment i (borrowed). */
+int rnd__gdcm_fragment(const rnd__gdcm *g, int i, const uint8_t **data, uint32_t *len);
+/* The Basic Offset Table's bytes (len 0 when empty). */
+void rnd__gdcm_offset_table(const rnd__gdcm *g, const uint8_t **data, uint32_t *len);
+
+/* Decodes one compressed frame (`data`, the concatenated fragments of that frame) with GDCM's
+ * codecs into `out` (`out_len` bytes: rows*columns*samples*bits_allocated/8, planar as stored
+ * by the codec). *out_pi receives the photometric interpretation of the decoded bytes (codecs
+ * may convert YBR to RGB), *out_planar the planar configuration of the output. */
+int rnd__gdcm_decode_frame(const rnd_info *info, const uint8_t *data, size_t len, void *out,
+                           size_t out_len, rnd_photometric *out_pi, int *out_planar,
+                           tsr_err *err);
+
+/* ================================================================ attributes (rnd_attrs.c) */
+
+/* Fills `info` from the parsed dataset, checking limits. Frees partial allocations on failure. */
+int rnd__info_parse(const rnd__gdcm *g, const rnd_limits *lim, rnd_info *info, tsr_err *err);
+void rnd__info_free(rnd_info *info);
+void rnd__lut_free(rnd_lut *lut);
+
+/* Parses a LUT from a dataset item holding LUT Descriptor `desc_tag` and LUT Data `data_tag`.
+ * `first_signed` says whether descriptor[1] is to be read as signed (PS3.3 C.11.1.1.1: it is
+ * for Modality and VOI LUTs when the input values are signed). Returns TSR_OK, TSR_ENOTFOUND
+ * when the item is empty (such items are ignored), or an error. */
+int rnd__lut_parse(const rnd__elem *desc, const rnd__elem *data, int first_signed, rnd_lut *lut,
+                   tsr_err *err);
+
+/* ================================================================ codecs (rnd_codec_*.c)
+ * Each decodes one frame's compressed bytes into `out` laid out as rnd_frame expects
+ * (interleaved, native type for the info's BitsAllocated). */
+
+int rnd__rle_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
+                    tsr_err *err);
+/* 8-bit JPEG baseline/extended through libjpeg-turbo. Sets out->photometric. */
+int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
+                      tsr_err *err);
+/* JPEG 2000 (J2K codestream or JP2) through OpenJPEG. `reduce` discards that many resolution
+ * levels (0 = full size; out must then have the reduced size). Sets out->photometric. */
+int rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
+                    rnd_frame *out, tsr_err *err);
+
+/* Masks integer samples to info->bits_stored and sign-extends when signed, in place. */
+void rnd__frame_normalize(rnd_frame *f);
+
+/* ================================================================ display pipeline
+ * (rnd_pipeline.c) */
+
+/* PS3.3 C.11.2.1.2 / C.11.2.1.3: maps modality value x through window `w` to [ymin, ymax]
+ * (real-valued, not rounded). */
+double rnd__voi_apply(double x, const rnd_window *w, double ymin, double ymax);
+
+/* ================================================================ geometry (rnd_resample.c) */
+
+/* ================================================================ encode (rnd_encode.c) */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
