@@ -27,7 +27,7 @@ tsr_err_prefix(tsr_err *e, int code, const char *fmt, ...)
     if (!e) {
         return code;
     }
-    char prefix[128], old[sizeof e->msg];
+    char prefix[128], old[sizeof e->msg], both[sizeof prefix + sizeof old];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
@@ -36,7 +36,9 @@ tsr_err_prefix(tsr_err *e, int code, const char *fmt, ...)
     if (e->code == TSR_OK) {
         e->code = code;
     }
-    snprintf(e->msg, sizeof e->msg, "%s%s", prefix, old);
+    snprintf(both, sizeof both, "%s%s", prefix, old);
+    memcpy(e->msg, both, sizeof e->msg - 1);
+    e->msg[sizeof e->msg - 1] = '\0';
     return e->code;
 }
 

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* name, code, HTTP status, default message */
 #define TSR_STATUS_MAP(X)                                                                          \
     X(OK, 0, 200, "ok")                                                                            \
@@ -71,5 +75,9 @@ uint64_t tsr_now_ns(void);
 
 /* Overflow-checked size arithmetic: returns 0 and writes *out on success, -1 on overflow. */
 int tsr_mul_size(size_t a, size_t b, size_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -26,9 +26,8 @@ typedef struct rnd__elem {
     char vr[3];
 } rnd__elem;
 
-/* Parses a file or a memory buffer (copied) with GDCM. Files larger than `max_bytes` are
- * refused before reading. */
-int rnd__gdcm_open_file(const char *path, uint64_t max_bytes, rnd__gdcm **out, tsr_err *err);
+/* Parses a DICOM file held in memory with GDCM. `buf` is borrowed for the call only (GDCM
+ * copies every value). A buffer that ends inside a value is refused as truncated. */
 int rnd__gdcm_open_mem(const void *buf, size_t len, rnd__gdcm **out, tsr_err *err);
 void rnd__gdcm_close(rnd__gdcm *g);
 
@@ -94,12 +93,28 @@ void rnd__frame_normalize(rnd_frame *f);
  * (rnd_pipeline.c) */
 
 /* PS3.3 C.11.2.1.2 / C.11.2.1.3: maps modality value x through window `w` to [ymin, ymax]
- * (real-valued, not rounded). */
+ * (real-valued, not rounded). Callers validate the width (LINEAR >= 1, others > 0); a width
+ * below that is treated as a threshold (LINEAR at c - 0.5, the others at c: x at or below it
+ * gives ymin, above it ymax), so nothing divides by zero. NaN x gives ymin. Pure and
+ * thread-safe. */
 double rnd__voi_apply(double x, const rnd_window *w, double ymin, double ymax);
 
 /* ================================================================ geometry (rnd_resample.c) */
 
 /* ================================================================ encode (rnd_encode.c) */
+
+/* The encoders behind rnd_encode, with the knobs exposed for tests and benchmarks. `img` must
+ * be valid (rnd_encode checks it). On success `out` owns new malloc'd bytes (rnd_buf_free).
+ * Thread-safe: each thread keeps its own TurboJPEG handle, freed when the thread exits.
+ * rnd__jpeg_encode takes quality 1..100. rnd__png_encode takes a zlib level (0..9) and a mask
+ * of PNG_FILTER_* values. */
+int rnd__jpeg_encode(const rnd_image *img, int quality, rnd_buf *out, tsr_err *err);
+int rnd__png_encode(const rnd_image *img, int zlevel, int filters, rnd_buf *out, tsr_err *err);
+
+/* PNG settings used by rnd_encode: zlib level 1 and the SUB filter alone (PNG_FILTER_SUB is
+ * 0x10; png.h is not included here). Chosen by measurement, see rnd_encode.c. */
+#define RND__PNG_ZLEVEL  1
+#define RND__PNG_FILTERS 0x10
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/* rnd_codec_j2k.c: JPEG 2000 (Part 1, and High-Throughput JPEG 2000 which OpenJPEG 2.5 decodes)
+ * through OpenJPEG directly: single-threaded per frame, optional resolution reduction, and no
+ * copy of the codestream. DICOM attributes, not the codestream, decide signedness: the bits are
+ * reinterpreted as PixelRepresentation says (the codestream and the header disagree in real
+ * files). */
+#include "rnd_internal.h"
+
+#include <string.h>
+
+#include <openjpeg.h>
+
+typedef struct mem_src {
+    const uint8_t *data;
+    size_t len, pos;
+} mem_src;
+
+static OPJ_SIZE_T
+src_read(void *buf, OPJ_SIZE_T n, void *user)
+{
+    mem_src *m = user;
+    if (m->pos >= m->len) {
+        return (OPJ_SIZE_T)-1;
+    }
+    size_t k = m->len - m->pos < n ? m->len - m->pos : n;
+    memcpy(buf, m->data + m->pos, k);
+    m->pos += k;
+    return k;
+}
+
+static OPJ_OFF_T
+src_skip(OPJ_OFF_T n, void *user)
+{
+    mem_src *m = user;
+    if (n < 0) {
+        size_t back = (size_t)(-n);
+        m->pos = back > m->pos ? 0 : m->pos - back;
+    } else {
+        m->pos = (size_t)n > m->len - m->pos ? m->len : m->pos + (size_t)n;
+    }
+    return n;
+}
+
+static OPJ_BOOL
+src_seek(OPJ_OFF_T n, void *user)
+{
+    mem_src *m = user;
+    if (n < 0 || (size_t)n > m->len) {
+        return OPJ_FALSE;
+    }
+    m->pos = (size_t)n;
+    return OPJ_TRUE;
+}
+
+static void
+opj_quiet(const char *msg, void *user)
+{
+    (void)msg;
+    (void)user;
+}
+
+/* Keeps OpenJPEG's last error so that the message reaches the caller. */
+static void
+opj_keep_error(const char *msg, void *user)
+{
+    char *dst = user;
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) {
+        n--;
+    }
+    if (n > 200) {
+        n = 200;
+    }
+    memcpy(dst, msg, n);
+    dst[n] = '\0';
+}
+
+int
+rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
+                rnd_frame *out, tsr_err *err)
+{
+    int rc = TSR_OK;
+    char opj_msg[256] = "";
+    mem_src src = {data, len, 0};
+    opj_image_t *img = NULL;
+    opj_stream_t *st = NULL;
+    int jp2 = len >= 12 && memcmp(data, "\0\0\0\x0cjP  ", 8) == 0;
+    opj_codec_t *codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
+    if (!codec) {
+        return tsr_err_set(err, TSR_EINTERNAL, "OpenJPEG: cannot create a decoder");
+    }
+    opj_set_info_handler(codec, opj_quiet, NULL);
+    opj_set_warning_handler(codec, opj_quiet, NULL);
+    opj_set_error_handler(codec, opj_keep_error, opj_msg);
+
+    opj_dparameters_t params;
+    opj_set_default_decoder_parameters(&params);
+    params.cp_reduce = (OPJ_UINT32)reduce;
+    if (!opj_setup_decoder(codec, &params)) {
+        rc = tsr_err_set(err, TSR_EINTERNAL, "OpenJPEG: decoder setup failed");
+        goto done;
+    }
+    st = opj_stream_create(64 * 1024, OPJ_TRUE);
+    if (!st) {
+        rc = tsr_err_set(err, TSR_ENOMEM, "OpenJPEG: cannot create a stream");
+        goto done;
+    }
+    opj_stream_set_user_data(st, &src, NULL);
+    opj_stream_set_user_data_length(st, len);
+    opj_stream_set_read_function(st, src_read);
+    opj_stream_set_skip_function(st, src_skip);
+    opj_stream_set_seek_function(st, src_seek);
+
+    if (!opj_read_header(st, codec, &img)) {
+        rc = tsr_err_set(err, TSR_ECORRUPT, "JPEG 2000 header: %s",
+                         opj_msg[0] ? opj_msg : "unreadable");
+        goto done;
+    }
+    /* Refuse a codestream whose size disagrees with the DICOM header before decoding it, so a
+     * hostile stream cannot make the decoder allocate more than the frame we checked. */
+    uint32_t full_w = img->x1 - img->x0, full_h = img->y1 - img->y0;
+    if (full_w != info->columns || full_h != info->rows) {
+        rc = tsr_err_set(err, TSR_ECORRUPT, "JPEG 2000 is %ux%u but the image is %ux%u",
+                         (unsigned)full_w, (unsigned)full_h, (unsigned)info->columns,
+                         (unsigned)info->rows);
+        goto done;
+    }
+    if (img->numcomps < out->samples) {
+        rc = tsr_err_set(err, TSR_ECORRUPT, "JPEG 2000 has %u components, %u expected",
+                         (unsigned)img->numcomps, (unsigned)out->samples);
+        goto done;
+    }
+    if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
+        rc = tsr_err_set(err, TSR_ECORRUPT, "JPEG 2000: %s",
+                         opj_msg[0] ? opj_msg : "the codestream could not be decoded");
+        goto done;
+    }
+    for (uint32_t c = 0; c < out->samples; c++) {
+        const opj_image_comp_t *cp = &img->comps[c];
+        if (cp->w != out->width || cp->h != out->height || !cp->data) {
+            rc = tsr_err_set(err, TSR_EUNSUPP,
+                             "JPEG 2000 component %u is %ux%u (subsampled components are not "
+                             "supported)",
+                             (unsigned)c, (unsigned)cp->w, (unsigned)cp->h);
+            goto done;
+        }
+    }
+    size_t px = (size_t)out->width * out->height;
+    unsigned ns = out->samples;
+    for (unsigned c = 0; c < ns; c++) {
+        const OPJ_INT32 *s = img->comps[c].data;
+        switch (out->type) {
+        case RND_T_U8:
+        case RND_T_S8: {
+            uint8_t *o = (uint8_t *)out->data + c;
+            for (size_t i = 0; i < px; i++) {
+                o[i * ns] = (uint8_t)s[i];
+            }
+            break;
+        }
+        case RND_T_U16:
+        case RND_T_S16: {
+            uint16_t *o = (uint16_t *)out->data + c;
+            for (size_t i = 0; i < px; i++) {
+                o[i * ns] = (uint16_t)s[i];
+            }
+            break;
+        }
+        default: {
+            uint32_t *o = (uint32_t *)out->data + c;
+            for (size_t i = 0; i < px; i++) {
+                o[i * ns] = (uint32_t)s[i];
+            }
+            break;
+        }
+        }
+    }
+    /* The inverse component transform (RCT/ICT) is applied by OpenJPEG. */
+    if (ns == 3 && (info->photometric == RND_PI_YBR_RCT || info->photometric == RND_PI_YBR_ICT)) {
+        out->photometric = RND_PI_RGB;
+    }
+done:
+    opj_image_destroy(img);
+    opj_stream_destroy(st);
+    opj_destroy_codec(codec);
+    return rc;
+}
