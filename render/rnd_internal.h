@@ -104,17 +104,16 @@ double rnd__voi_apply(double x, const rnd_window *w, double ymin, double ymax);
 /* ================================================================ encode (rnd_encode.c) */
 
 /* The encoders behind rnd_encode, with the knobs exposed for tests and benchmarks. `img` must
- * be valid (rnd_encode checks it). On success `out` owns new malloc'd bytes (rnd_buf_free).
- * Thread-safe: each thread keeps its own TurboJPEG handle, freed when the thread exits.
- * rnd__jpeg_encode takes quality 1..100. rnd__png_encode takes a zlib level (0..9) and a mask
- * of PNG_FILTER_* values. */
+ * be valid (rnd_encode checks it). rnd__jpeg_encode takes quality 1..100; rnd__png_encode takes
+ * a zlib level (0..9) and a mask of PNG_FILTER_* values. On success `out` owns new malloc'd
+ * bytes (free with rnd_buf_free); on failure it is untouched. Thread-safe. */
 int rnd__jpeg_encode(const rnd_image *img, int quality, rnd_buf *out, tsr_err *err);
 int rnd__png_encode(const rnd_image *img, int zlevel, int filters, rnd_buf *out, tsr_err *err);
 
-/* PNG settings used by rnd_encode: zlib level 1 and the SUB filter alone (PNG_FILTER_SUB is
- * 0x10; png.h is not included here). Chosen by measurement, see rnd_encode.c. */
+/* PNG settings used by rnd_encode: zlib level 1 and the UP filter alone (PNG_FILTER_UP is 0x20;
+ * png.h is not included here). Chosen by measurement, see rnd_encode.c. */
 #define RND__PNG_ZLEVEL  1
-#define RND__PNG_FILTERS 0x10
+#define RND__PNG_FILTERS 0x20
 
 #ifdef __cplusplus
 }
