@@ -307,14 +307,198 @@ sniff_transfer_syntax(const uint8_t *p, size_t len, char *out, size_t cap)
     return 0;
 }
 
+/* GDCM 3.0.21 asserts (aborting the process) on some truncated file meta groups, so the meta
+ * group is checked here first: every element of group 0002 must lie inside the buffer, and
+ * something must follow the group. */
+static int
+check_meta(const uint8_t *p, size_t len, size_t *start, tsr_err *err)
+{
+    *start = 0;
+    if (len >= 132 && memcmp(p + 128, "DICM", 4) == 0) {
+        size_t i = 132;
+        while (i + 8 <= len && p[i] == 0x02 && p[i + 1] == 0x00) {
+            const uint8_t *vr = p + i + 4;
+            size_t vlen, hdr = 8;
+            if ((vr[0] == 'O' || vr[0] == 'S' || vr[0] == 'U') &&
+                (vr[1] == 'B' || vr[1] == 'W' || vr[1] == 'N' || vr[1] == 'Q' || vr[1] == 'T')) {
+                if (i + 12 > len) {
+                    break;
+                }
+                vlen = (size_t)p[i + 8] | ((size_t)p[i + 9] << 8) | ((size_t)p[i + 10] << 16) |
+                       ((size_t)p[i + 11] << 24);
+                hdr = 12;
+            } else {
+                vlen = (size_t)(p[i + 6] | (p[i + 7] << 8));
+            }
+            if (vlen > len - i - hdr) {
+                return tsr_err_set(err, TSR_ECORRUPT, "truncated file meta information");
+            }
+            i += hdr + vlen;
+        }
+        if (i + 8 > len) {
+            return tsr_err_set(err, TSR_ECORRUPT, "truncated: no dataset after the meta group");
+        }
+        *start = i;
+    } else if (len < 132) {
+        /* Too short for Part 10, and a bare dataset this small holds no image anyway. */
+        return tsr_err_set(err, TSR_ECORRUPT, "not a readable DICOM file (%zu bytes)", len);
+    }
+    return TSR_OK;
+}
+
+/* A structural pre-check of the dataset: every element, item and fragment must lie inside the
+ * buffer and sequences must be closed. Debian's GDCM is built with assertions, and truncated
+ * or inconsistent lengths reach assert() calls that would abort the whole server; input that
+ * passes this walk keeps GDCM's readers on their checked paths. */
+typedef struct walker {
+    const uint8_t *p;
+    size_t end;
+    int explicit_vr, big_endian;
+} walker;
+
+static uint32_t
+w16(const walker *w, size_t i)
+{
+    return w->big_endian ? (uint32_t)(w->p[i] << 8 | w->p[i + 1])
+                         : (uint32_t)(w->p[i] | w->p[i + 1] << 8);
+}
+
+static uint32_t
+w32(const walker *w, size_t i)
+{
+    return w->big_endian ? (w16(w, i) << 16 | w16(w, i + 2)) : (w16(w, i) | w16(w, i + 2) << 16);
+}
+
+static int
+long_vr(const uint8_t *vr)
+{
+    static const char *k[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
+                              "UC", "UN", "UR", "UT", "UV"};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (vr[0] == k[i][0] && vr[1] == k[i][1]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Walks elements from *pos up to `limit`, or up to the delimiter `stop` (0 = none). */
+static int
+walk_elements(const walker *w, size_t *pos, size_t limit, uint32_t stop, int depth)
+{
+    if (depth > 32) {
+        return -1;
+    }
+    while (*pos < limit) {
+        size_t i = *pos;
+        if (i + 8 > limit) {
+            return -1; /* a partial header: GDCM would assert on it */
+        }
+        uint32_t tag = w16(w, i) << 16 | w16(w, i + 2);
+        if (tag == 0xfffee00d || tag == 0xfffee0dd) {
+            *pos = i + 8;
+            return tag == stop ? 0 : -1;
+        }
+        uint32_t len;
+        size_t hdr;
+        int is_sq = 0;
+        if (w->explicit_vr && (tag >> 16) != 0xfffe) {
+            const uint8_t *vr = w->p + i + 4;
+            if (long_vr(vr)) {
+                if (i + 12 > limit) {
+                    return -1;
+                }
+                len = w32(w, i + 8);
+                hdr = 12;
+                is_sq = vr[0] == 'S' && vr[1] == 'Q';
+            } else {
+                len = w16(w, i + 6);
+                hdr = 8;
+            }
+        } else {
+            len = w32(w, i + 4);
+            hdr = 8;
+        }
+        i += hdr;
+        if (len != 0xffffffffu) {
+            if (len > limit - i) {
+                return -1;
+            }
+            *pos = i + len;
+            continue;
+        }
+        /* Undefined length: a sequence of items, or encapsulated pixel data (fragments). */
+        int encapsulated = tag == 0x7fe00010u && !is_sq;
+        for (;;) {
+            if (i + 8 > limit) {
+                return -1;
+            }
+            uint32_t itag = w16(w, i) << 16 | w16(w, i + 2), ilen = w32(w, i + 4);
+            i += 8;
+            if (itag == 0xfffee0dd) {
+                break;
+            }
+            if (itag != 0xfffee000) {
+                return -1;
+            }
+            if (ilen == 0xffffffffu) {
+                if (encapsulated || walk_elements(w, &i, limit, 0xfffee00d, depth + 1) != 0) {
+                    return -1;
+                }
+            } else if (ilen > limit - i) {
+                return -1;
+            } else {
+                i += ilen;
+            }
+        }
+        *pos = i;
+    }
+    return stop ? -1 : 0;
+}
+
+static int
+check_dataset(const uint8_t *p, size_t len, size_t start, const char *ts, tsr_err *err)
+{
+    walker w = {p, len, 1, 0};
+    if (strcmp(ts, TS_DEFLATED) == 0) {
+        return TSR_OK; /* compressed: GDCM inflates it; the inflated form is not at hand here */
+    }
+    if (strcmp(ts, TS_IMPLICIT_LE) == 0) {
+        w.explicit_vr = 0;
+    } else if (strcmp(ts, TS_EXPLICIT_BE) == 0) {
+        w.big_endian = 1;
+    } else if (!ts[0]) {
+        /* No meta: guess the encoding as GDCM does, from whether a VR follows the first tag. */
+        w.explicit_vr = start + 6 <= len && p[start + 4] >= 'A' && p[start + 4] <= 'Z' &&
+                        p[start + 5] >= 'A' && p[start + 5] <= 'Z';
+    }
+    size_t pos = start;
+    if (walk_elements(&w, &pos, len, 0, 0) != 0) {
+        return tsr_err_set(err, TSR_ECORRUPT,
+                           "truncated or malformed: an element runs past the end of the data");
+    }
+    return TSR_OK;
+}
+
 /* Parses `buf` with GDCM; when GDCM refuses it, says why as precisely as we can. */
 static int
 parse_buffer(rnd_dicom *d, const uint8_t *buf, size_t len, tsr_err *err)
 {
-    int rc = rnd__gdcm_open_mem(buf, len, &d->g, err);
+    size_t start;
+    char ts[65] = "";
+    int rc = check_meta(buf, len, &start, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    if (start > 0) {
+        sniff_transfer_syntax(buf, len, ts, sizeof ts);
+    }
+    if ((rc = check_dataset(buf, len, start, ts, err)) != TSR_OK) {
+        return rc;
+    }
+    rc = rnd__gdcm_open_mem(buf, len, &d->g, err);
     if (rc == TSR_ECORRUPT) {
-        char ts[65];
-        codec c;
+        codec c = CODEC_NATIVE;
         rnd_info probe;
         memset(&probe, 0, sizeof probe);
         if (sniff_transfer_syntax(buf, len, ts, sizeof ts)) {
