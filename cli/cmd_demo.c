@@ -88,9 +88,9 @@ cli_demo(int argc, char **argv)
     for (int i = 0; i < DEMO_N_STUDIES; i++) {
         const demo_summary *s = &sums[i];
         printf("%s/%s: %s, %u file%s, %ux%u, %u frame%s, %.1f MB, study %s\n", outdir, s->name,
-               s->description, (unsigned)s->files, s->files == 1 ? "" : "s",
-               (unsigned)s->columns, (unsigned)s->rows, (unsigned)s->frames,
-               s->frames == 1 ? "" : "s", (double)s->bytes / 1e6, s->study_uid);
+               s->description, (unsigned)s->files, s->files == 1 ? "" : "s", (unsigned)s->columns,
+               (unsigned)s->rows, (unsigned)s->frames, s->frames == 1 ? "" : "s",
+               (double)s->bytes / 1e6, s->study_uid);
     }
     return 0;
 }

@@ -161,8 +161,9 @@ typedef struct demo_summary {
  * (x to the patient's left, y posterior, z head-wards). The phantom is a head, neck and upper
  * torso built from ellipsoids and elliptic cylinders: air -1000 outside; skin 40, subcutaneous
  * fat -100 and muscle 40 in layers; lungs -850; heart 45; liver 60 with a hypodense lesion 15;
- * a contrast-filled aorta and carotids 250; ribs 700; vertebrae and skull of cortical bone 1000
- * around marrow 300; brain 35 with ventricles 5; eyes 10. The CT files hold exactly this value
+ * a contrast-filled aorta and carotids 250; ribs and sternum 700; vertebrae and skull of
+ * cortical bone 1000 around marrow 300, discs 80; brain 35 with ventricles 5; eyes 10; a table
+ * top 150 under the patient. The CT files hold exactly this value
  * plus noise in [-DEMO_CT_NOISE_HU, DEMO_CT_NOISE_HU] at each pixel centre. Pure, thread-safe. */
 double demo_ct_phantom_hu(double x, double y, double z);
 

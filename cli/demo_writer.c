@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXPLICIT_VR_LE   "1.2.840.10008.1.2.1"
-#define IMPL_VERSION     "TESSERA_0.1"
-#define IMPL_CLASS_NAME  "tessera/implementation-class/" IMPL_VERSION
-#define MAX_VALUE_LEN_2  0xFFFEu      /* largest even length of the 2-byte length form */
-#define MAX_VALUE_LEN_4  0xFFFFFFFEu  /* 0xFFFFFFFF means undefined length */
-#define PREAMBLE_LEN     128
+#define EXPLICIT_VR_LE  "1.2.840.10008.1.2.1"
+#define IMPL_VERSION    "TESSERA_0.1"
+#define IMPL_CLASS_NAME "tessera/implementation-class/" IMPL_VERSION
+#define MAX_VALUE_LEN_2 0xFFFEu     /* largest even length of the 2-byte length form */
+#define MAX_VALUE_LEN_4 0xFFFFFFFEu /* 0xFFFFFFFF means undefined length */
+#define PREAMBLE_LEN    128
 
 /* ---------------------------------------------------------------- UIDs */
 
@@ -119,10 +119,10 @@ demo_uid_valid(const char *s)
 /* ---------------------------------------------------------------- VR table */
 
 enum vr_kind {
-    VR_STRING,  /* multi-valued with '\\', padded with a space */
-    VR_TEXT,    /* one value, '\\' is an ordinary character, CR/LF allowed */
-    VR_UID,     /* multi-valued UIDs, padded with NUL */
-    VR_BINARY,  /* bytes, padded with 0 */
+    VR_STRING, /* multi-valued with '\\', padded with a space */
+    VR_TEXT,   /* one value, '\\' is an ordinary character, CR/LF allowed */
+    VR_UID,    /* multi-valued UIDs, padded with NUL */
+    VR_BINARY, /* bytes, padded with 0 */
 };
 
 typedef struct vr_def {
@@ -133,17 +133,17 @@ typedef struct vr_def {
 } vr_def;
 
 static const vr_def k_vrs[] = {
-    {"AE", VR_STRING, 16, 0},   {"AS", VR_STRING, 4, 0},    {"AT", VR_BINARY, 0, 0},
-    {"CS", VR_STRING, 16, 0},   {"DA", VR_STRING, 8, 0},    {"DS", VR_STRING, 16, 0},
-    {"DT", VR_STRING, 26, 0},   {"FD", VR_BINARY, 0, 0},    {"FL", VR_BINARY, 0, 0},
-    {"IS", VR_STRING, 12, 0},   {"LO", VR_STRING, 64, 0},   {"LT", VR_TEXT, 10240, 0},
-    {"OB", VR_BINARY, 0, 1},    {"OD", VR_BINARY, 0, 1},    {"OF", VR_BINARY, 0, 1},
-    {"OL", VR_BINARY, 0, 1},    {"OV", VR_BINARY, 0, 1},    {"OW", VR_BINARY, 0, 1},
-    {"PN", VR_STRING, 64, 0},   {"SH", VR_STRING, 16, 0},   {"SL", VR_BINARY, 0, 0},
-    {"SQ", VR_BINARY, 0, 1},    {"SS", VR_BINARY, 0, 0},    {"ST", VR_TEXT, 1024, 0},
-    {"SV", VR_BINARY, 0, 1},    {"TM", VR_STRING, 16, 0},   {"UC", VR_STRING, 0, 1},
-    {"UI", VR_UID, 64, 0},      {"UL", VR_BINARY, 0, 0},    {"UN", VR_BINARY, 0, 1},
-    {"UR", VR_TEXT, 0, 1},      {"US", VR_BINARY, 0, 0},    {"UT", VR_TEXT, 0, 1},
+    {"AE", VR_STRING, 16, 0}, {"AS", VR_STRING, 4, 0},  {"AT", VR_BINARY, 0, 0},
+    {"CS", VR_STRING, 16, 0}, {"DA", VR_STRING, 8, 0},  {"DS", VR_STRING, 16, 0},
+    {"DT", VR_STRING, 26, 0}, {"FD", VR_BINARY, 0, 0},  {"FL", VR_BINARY, 0, 0},
+    {"IS", VR_STRING, 12, 0}, {"LO", VR_STRING, 64, 0}, {"LT", VR_TEXT, 10240, 0},
+    {"OB", VR_BINARY, 0, 1},  {"OD", VR_BINARY, 0, 1},  {"OF", VR_BINARY, 0, 1},
+    {"OL", VR_BINARY, 0, 1},  {"OV", VR_BINARY, 0, 1},  {"OW", VR_BINARY, 0, 1},
+    {"PN", VR_STRING, 64, 0}, {"SH", VR_STRING, 16, 0}, {"SL", VR_BINARY, 0, 0},
+    {"SQ", VR_BINARY, 0, 1},  {"SS", VR_BINARY, 0, 0},  {"ST", VR_TEXT, 1024, 0},
+    {"SV", VR_BINARY, 0, 1},  {"TM", VR_STRING, 16, 0}, {"UC", VR_STRING, 0, 1},
+    {"UI", VR_UID, 64, 0},    {"UL", VR_BINARY, 0, 0},  {"UN", VR_BINARY, 0, 1},
+    {"UR", VR_TEXT, 0, 1},    {"US", VR_BINARY, 0, 0},  {"UT", VR_TEXT, 0, 1},
     {"UV", VR_BINARY, 0, 1},
 };
 
@@ -441,8 +441,7 @@ demo_ds_put_bytes(demo_ds *ds, uint32_t tag, const char *vr_name, const void *da
     if (ds->err.code != TSR_OK) {
         return ds->err.code;
     }
-    if (!vr || (strcmp(vr->name, "OB") != 0 && strcmp(vr->name, "UN") != 0) ||
-        (!data && len)) {
+    if (!vr || (strcmp(vr->name, "OB") != 0 && strcmp(vr->name, "UN") != 0) || (!data && len)) {
         return ds_fail(ds, TSR_EINVAL, tag, "demo_ds_put_bytes takes OB or UN bytes");
     }
     return ds_put(ds, tag, vr, data, len, 0);
@@ -453,8 +452,7 @@ demo_ds_put_bytes_owned(demo_ds *ds, uint32_t tag, const char *vr_name, void *da
 {
     const vr_def *vr = vr_find(vr_name);
     int rc;
-    if (!vr || (strcmp(vr->name, "OB") != 0 && strcmp(vr->name, "UN") != 0) ||
-        (!data && len)) {
+    if (!vr || (strcmp(vr->name, "OB") != 0 && strcmp(vr->name, "UN") != 0) || (!data && len)) {
         free(data);
         return ds_fail(ds, TSR_EINVAL, tag, "demo_ds_put_bytes_owned takes OB or UN bytes");
     }
@@ -621,8 +619,7 @@ demo_ds_write(const demo_ds *ds, const char *path, tsr_err *err)
     }
     if (!find_uid(ds, DEMO_TAG(0x0008, 0x0016), sop_class) ||
         !find_uid(ds, DEMO_TAG(0x0008, 0x0018), sop_instance)) {
-        rc = tsr_err_set(err, TSR_EINVAL, "%s: SOPClassUID and SOPInstanceUID are required",
-                         path);
+        rc = tsr_err_set(err, TSR_EINVAL, "%s: SOPClassUID and SOPInstanceUID are required", path);
         goto done;
     }
     order = malloc((ds->n ? ds->n : 1) * sizeof *order);
@@ -670,8 +667,7 @@ demo_ds_write(const demo_ds *ds, const char *path, tsr_err *err)
         goto done;
     }
     if (rename(tmp, path) != 0) {
-        rc = tsr_err_set(err, TSR_EIO, "cannot rename %s to %s: %s", tmp, path,
-                         strerror(errno));
+        rc = tsr_err_set(err, TSR_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         goto done;
     }
     tmp_exists = 0;
