@@ -15,25 +15,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define TS_IMPLICIT_LE   "1.2.840.10008.1.2"
-#define TS_EXPLICIT_LE   "1.2.840.10008.1.2.1"
-#define TS_DEFLATED      "1.2.840.10008.1.2.1.99"
-#define TS_EXPLICIT_BE   "1.2.840.10008.1.2.2"
-#define TS_DEFLATED_IFC  "1.2.840.10008.1.2.8.1"
-#define TS_RLE           "1.2.840.10008.1.2.5"
-#define TS_JPEG_BASELINE "1.2.840.10008.1.2.4.50"
-#define TS_JPEG_EXTENDED "1.2.840.10008.1.2.4.51"
-#define TS_JPEG_LL14     "1.2.840.10008.1.2.4.57"
-#define TS_JPEG_LL14SV1  "1.2.840.10008.1.2.4.70"
-#define TS_JPEGLS_LL     "1.2.840.10008.1.2.4.80"
-#define TS_JPEGLS_NEAR   "1.2.840.10008.1.2.4.81"
-#define TS_J2K_LL        "1.2.840.10008.1.2.4.90"
-#define TS_J2K           "1.2.840.10008.1.2.4.91"
-#define TS_J2K_P2_LL     "1.2.840.10008.1.2.4.92"
-#define TS_J2K_P2        "1.2.840.10008.1.2.4.93"
-#define TS_HTJ2K_LL      "1.2.840.10008.1.2.4.201"
-#define TS_HTJ2K_LL_RPCL "1.2.840.10008.1.2.4.202"
-#define TS_HTJ2K         "1.2.840.10008.1.2.4.203"
 
 typedef enum codec {
     CODEC_NATIVE,
@@ -260,269 +241,51 @@ finish_open(rnd_dicom *d, int rc, rnd_dicom **out)
     return TSR_OK;
 }
 
-/* Reads the Transfer Syntax UID from the file meta information (Part 10 preamble, "DICM", then
- * group 0002 in explicit VR little endian) without GDCM, so that a file GDCM refuses because it
- * does not know the syntax gets an "unsupported transfer syntax" answer rather than "corrupt". */
-static int
-sniff_transfer_syntax(const uint8_t *p, size_t len, char *out, size_t cap)
-{
-    size_t i = 132;
-    if (len < 132 || memcmp(p + 128, "DICM", 4) != 0) {
-        return 0;
-    }
-    while (i + 8 <= len) {
-        uint16_t group = (uint16_t)(p[i] | (p[i + 1] << 8));
-        uint16_t elem = (uint16_t)(p[i + 2] | (p[i + 3] << 8));
-        if (group != 0x0002) {
-            return 0;
-        }
-        size_t vlen, hdr;
-        const uint8_t *vr = p + i + 4;
-        if ((vr[0] == 'O' && (vr[1] == 'B' || vr[1] == 'W')) || (vr[0] == 'U' && vr[1] == 'N') ||
-            (vr[0] == 'S' && vr[1] == 'Q') || (vr[0] == 'U' && vr[1] == 'T')) {
-            if (i + 12 > len) {
-                return 0;
-            }
-            vlen = (size_t)p[i + 8] | ((size_t)p[i + 9] << 8) | ((size_t)p[i + 10] << 16) |
-                   ((size_t)p[i + 11] << 24);
-            hdr = 12;
-        } else {
-            vlen = (size_t)(p[i + 6] | (p[i + 7] << 8));
-            hdr = 8;
-        }
-        if (vlen > len - i - hdr) {
-            return 0;
-        }
-        if (elem == 0x0010) {
-            size_t n = vlen < cap - 1 ? vlen : cap - 1;
-            memcpy(out, p + i + hdr, n);
-            while (n > 0 && (out[n - 1] == '\0' || out[n - 1] == ' ')) {
-                n--;
-            }
-            out[n] = '\0';
-            return n > 0;
-        }
-        i += hdr + vlen;
-    }
-    return 0;
-}
-
-/* GDCM 3.0.21 asserts (aborting the process) on some truncated file meta groups, so the meta
- * group is checked here first: every element of group 0002 must lie inside the buffer, and
- * something must follow the group. */
-static int
-check_meta(const uint8_t *p, size_t len, size_t *start, tsr_err *err)
-{
-    *start = 0;
-    if (len >= 132 && memcmp(p + 128, "DICM", 4) == 0) {
-        size_t i = 132;
-        while (i + 8 <= len && p[i] == 0x02 && p[i + 1] == 0x00) {
-            const uint8_t *vr = p + i + 4;
-            size_t vlen, hdr = 8;
-            if ((vr[0] == 'O' || vr[0] == 'S' || vr[0] == 'U') &&
-                (vr[1] == 'B' || vr[1] == 'W' || vr[1] == 'N' || vr[1] == 'Q' || vr[1] == 'T')) {
-                if (i + 12 > len) {
-                    break;
-                }
-                vlen = (size_t)p[i + 8] | ((size_t)p[i + 9] << 8) | ((size_t)p[i + 10] << 16) |
-                       ((size_t)p[i + 11] << 24);
-                hdr = 12;
-            } else {
-                vlen = (size_t)(p[i + 6] | (p[i + 7] << 8));
-            }
-            if (vlen > len - i - hdr) {
-                return tsr_err_set(err, TSR_ECORRUPT, "truncated file meta information");
-            }
-            i += hdr + vlen;
-        }
-        if (i + 8 > len) {
-            return tsr_err_set(err, TSR_ECORRUPT, "truncated: no dataset after the meta group");
-        }
-        *start = i;
-    } else if (len < 132) {
-        /* Too short for Part 10, and a bare dataset this small holds no image anyway. */
-        return tsr_err_set(err, TSR_ECORRUPT, "not a readable DICOM file (%zu bytes)", len);
-    }
-    return TSR_OK;
-}
-
-/* A structural pre-check of the dataset: every element, item and fragment must lie inside the
- * buffer and sequences must be closed. Debian's GDCM is built with assertions, and truncated
- * or inconsistent lengths reach assert() calls that would abort the whole server; input that
- * passes this walk keeps GDCM's readers on their checked paths. */
-typedef struct walker {
-    const uint8_t *p;
-    size_t end;
-    int explicit_vr, big_endian;
-} walker;
-
-static uint32_t
-w16(const walker *w, size_t i)
-{
-    return w->big_endian ? (uint32_t)(w->p[i] << 8 | w->p[i + 1])
-                         : (uint32_t)(w->p[i] | w->p[i + 1] << 8);
-}
-
-static uint32_t
-w32(const walker *w, size_t i)
-{
-    return w->big_endian ? (w16(w, i) << 16 | w16(w, i + 2)) : (w16(w, i) | w16(w, i + 2) << 16);
-}
-
-static int
-long_vr(const uint8_t *vr)
-{
-    static const char *k[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
-                              "UC", "UN", "UR", "UT", "UV"};
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
-        if (vr[0] == k[i][0] && vr[1] == k[i][1]) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Walks elements from *pos up to `limit`, or up to the delimiter `stop` (0 = none). */
-static int
-walk_elements(const walker *w, size_t *pos, size_t limit, uint32_t stop, int depth)
-{
-    if (depth > 32) {
-        return -1;
-    }
-    while (*pos < limit) {
-        size_t i = *pos;
-        if (i + 8 > limit) {
-            return -1; /* a partial header: GDCM would assert on it */
-        }
-        uint32_t tag = w16(w, i) << 16 | w16(w, i + 2);
-        if (tag == 0xfffee00d || tag == 0xfffee0dd) {
-            *pos = i + 8;
-            return tag == stop ? 0 : -1;
-        }
-        uint32_t len;
-        size_t hdr;
-        int is_sq = 0;
-        if (w->explicit_vr && (tag >> 16) != 0xfffe) {
-            const uint8_t *vr = w->p + i + 4;
-            if (long_vr(vr)) {
-                if (i + 12 > limit) {
-                    return -1;
-                }
-                len = w32(w, i + 8);
-                hdr = 12;
-                is_sq = vr[0] == 'S' && vr[1] == 'Q';
-            } else {
-                len = w16(w, i + 6);
-                hdr = 8;
-            }
-        } else {
-            len = w32(w, i + 4);
-            hdr = 8;
-        }
-        i += hdr;
-        if (len != 0xffffffffu) {
-            if (len > limit - i) {
-                return -1;
-            }
-            *pos = i + len;
-            continue;
-        }
-        /* Undefined length: a sequence of items, or encapsulated pixel data (fragments). */
-        int encapsulated = tag == 0x7fe00010u && !is_sq;
-        for (;;) {
-            if (i + 8 > limit) {
-                return -1;
-            }
-            uint32_t itag = w16(w, i) << 16 | w16(w, i + 2), ilen = w32(w, i + 4);
-            i += 8;
-            if (itag == 0xfffee0dd) {
-                break;
-            }
-            if (itag != 0xfffee000) {
-                return -1;
-            }
-            if (ilen == 0xffffffffu) {
-                if (encapsulated || walk_elements(w, &i, limit, 0xfffee00d, depth + 1) != 0) {
-                    return -1;
-                }
-            } else if (ilen > limit - i) {
-                return -1;
-            } else {
-                i += ilen;
-            }
-        }
-        *pos = i;
-    }
-    return stop ? -1 : 0;
-}
-
-static int
-check_dataset(const uint8_t *p, size_t len, size_t start, const char *ts, tsr_err *err)
-{
-    walker w = {p, len, 1, 0};
-    if (strcmp(ts, TS_DEFLATED) == 0) {
-        return TSR_OK; /* compressed: GDCM inflates it; the inflated form is not at hand here */
-    }
-    if (strcmp(ts, TS_IMPLICIT_LE) == 0) {
-        w.explicit_vr = 0;
-    } else if (strcmp(ts, TS_EXPLICIT_BE) == 0) {
-        w.big_endian = 1;
-    } else if (!ts[0]) {
-        /* No meta: guess the encoding as GDCM does, from whether a VR follows the first tag. */
-        w.explicit_vr = start + 6 <= len && p[start + 4] >= 'A' && p[start + 4] <= 'Z' &&
-                        p[start + 5] >= 'A' && p[start + 5] <= 'Z';
-    }
-    size_t pos = start;
-    if (walk_elements(&w, &pos, len, 0, 0) != 0) {
-        return tsr_err_set(err, TSR_ECORRUPT,
-                           "truncated or malformed: an element runs past the end of the data");
-    }
-    return TSR_OK;
-}
-
-/* Parses `buf` with GDCM; when GDCM refuses it, says why as precisely as we can. */
+/* Parses `buf` with GDCM after the structural pre-check; when GDCM refuses a file whose transfer
+ * syntax it does not know, says so rather than "corrupt". */
 static int
 parse_buffer(rnd_dicom *d, const uint8_t *buf, size_t len, tsr_err *err)
 {
-    size_t start;
-    char ts[65] = "";
-    int rc = check_meta(buf, len, &start, err);
+    char ts[65];
+    int rc = rnd__precheck(buf, len, ts, sizeof ts, err);
     if (rc != TSR_OK) {
         return rc;
     }
-    if (start > 0) {
-        sniff_transfer_syntax(buf, len, ts, sizeof ts);
-    }
-    if ((rc = check_dataset(buf, len, start, ts, err)) != TSR_OK) {
-        return rc;
-    }
     rc = rnd__gdcm_open_mem(buf, len, &d->g, err);
-    if (rc == TSR_ECORRUPT) {
+    if (rc == TSR_ECORRUPT && ts[0]) {
         codec c = CODEC_NATIVE;
         rnd_info probe;
         memset(&probe, 0, sizeof probe);
-        if (sniff_transfer_syntax(buf, len, ts, sizeof ts)) {
-            snprintf(probe.transfer_syntax, sizeof probe.transfer_syntax, "%s", ts);
-            if (choose_codec(&probe, &c, NULL) != TSR_OK || c == CODEC_DEFLATE_FRAME ||
-                strncmp(ts, "1.2.840.10008.1.2.4.20", 22) == 0) {
-                return tsr_err_set(err, TSR_EUNSUPP, "unsupported transfer syntax %s", ts);
-            }
+        snprintf(probe.transfer_syntax, sizeof probe.transfer_syntax, "%s", ts);
+        if (choose_codec(&probe, &c, NULL) != TSR_OK || c == CODEC_DEFLATE_FRAME ||
+            strncmp(ts, TS_HTJ2K_PREFIX, strlen(TS_HTJ2K_PREFIX)) == 0) {
+            return tsr_err_set(err, TSR_EUNSUPP, "unsupported transfer syntax %s", ts);
         }
     }
     return rc;
 }
 
+/* A new handle with the given limits (NULL: defaults), or NULL when out of memory. */
+static rnd_dicom *
+dicom_new(const rnd_limits *lim)
+{
+    rnd_dicom *d = calloc(1, sizeof *d);
+    if (d) {
+        if (lim) {
+            d->lim = *lim;
+        } else {
+            rnd_limits_default(&d->lim);
+        }
+    }
+    return d;
+}
+
 int
 rnd_dicom_open(const char *path, const rnd_limits *lim, rnd_dicom **out, tsr_err *err)
 {
-    rnd_dicom *d = calloc(1, sizeof *d);
+    rnd_dicom *d = dicom_new(lim);
     if (!d) {
         return tsr_err_set(err, TSR_ENOMEM, "out of memory");
-    }
-    if (lim) {
-        d->lim = *lim;
-    } else {
-        rnd_limits_default(&d->lim);
     }
     int rc = TSR_OK;
     struct stat st;
@@ -559,14 +322,9 @@ int
 rnd_dicom_open_mem(const void *buf, size_t len, const rnd_limits *lim, rnd_dicom **out,
                    tsr_err *err)
 {
-    rnd_dicom *d = calloc(1, sizeof *d);
+    rnd_dicom *d = dicom_new(lim);
     if (!d) {
         return tsr_err_set(err, TSR_ENOMEM, "out of memory");
-    }
-    if (lim) {
-        d->lim = *lim;
-    } else {
-        rnd_limits_default(&d->lim);
     }
     int rc = len > d->lim.max_bytes
                  ? tsr_err_set(err, TSR_ELIMIT, "input of %zu bytes exceeds the limit", len)
@@ -631,52 +389,56 @@ rnd__frame_normalize(rnd_frame *f)
     }
     uint32_t mask = (1u << bits) - 1;
     uint32_t sign = 1u << (bits - 1);
-    /* (v & mask) ^ sign - sign sign-extends a `bits`-bit two's complement value. */
+    /* Unsigned: keep the low `bits` bits. Signed: (v & mask) ^ sign - sign sign-extends a
+     * `bits`-bit two's complement value. */
+#define MASK_LOOP(T, UT)                                                                           \
+    do {                                                                                           \
+        T *p = f->data;                                                                            \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            p[i] = (T)(UT)((UT)p[i] & (UT)mask);                                                   \
+        }                                                                                          \
+    } while (0)
+#define SIGN_LOOP(T, UT)                                                                           \
+    do {                                                                                           \
+        T *p = f->data;                                                                            \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            p[i] = (T)((int32_t)(((UT)p[i] & mask) ^ sign) - (int32_t)sign);                       \
+        }                                                                                          \
+    } while (0)
     switch (f->type) {
-    case RND_T_U8: {
-        uint8_t *p = f->data;
-        for (size_t i = 0; i < n; i++) {
-            p[i] &= (uint8_t)mask;
-        }
+    case RND_T_U8:
+        MASK_LOOP(uint8_t, uint8_t);
         break;
-    }
-    case RND_T_S8: {
-        int8_t *p = f->data;
-        for (size_t i = 0; i < n; i++) {
-            p[i] = (int8_t)((int32_t)(((uint8_t)p[i] & mask) ^ sign) - (int32_t)sign);
-        }
+    case RND_T_S8:
+        SIGN_LOOP(int8_t, uint8_t);
         break;
-    }
-    case RND_T_U16: {
-        uint16_t *p = f->data;
-        for (size_t i = 0; i < n; i++) {
-            p[i] &= (uint16_t)mask;
-        }
+    case RND_T_U16:
+        MASK_LOOP(uint16_t, uint16_t);
         break;
-    }
-    case RND_T_S16: {
-        int16_t *p = f->data;
-        for (size_t i = 0; i < n; i++) {
-            p[i] = (int16_t)((int32_t)(((uint16_t)p[i] & mask) ^ sign) - (int32_t)sign);
-        }
+    case RND_T_S16:
+        SIGN_LOOP(int16_t, uint16_t);
         break;
-    }
-    case RND_T_U32: {
-        uint32_t *p = f->data;
-        for (size_t i = 0; i < n; i++) {
-            p[i] &= mask;
-        }
+    case RND_T_U32:
+        MASK_LOOP(uint32_t, uint32_t);
         break;
-    }
-    case RND_T_S32: {
-        int32_t *p = f->data;
-        for (size_t i = 0; i < n; i++) {
-            p[i] = (int32_t)(((uint32_t)p[i] & mask) ^ sign) - (int32_t)sign;
-        }
+    case RND_T_S32:
+        SIGN_LOOP(int32_t, uint32_t);
         break;
-    }
     case RND_T_F32:
         break;
+    }
+#undef MASK_LOOP
+#undef SIGN_LOOP
+}
+
+/* Reorders planar samples (RRR..GGG..BBB..) of `px` pixels into interleaved order. */
+static void
+planar_to_interleaved(const uint8_t *src, uint8_t *dst, size_t px, size_t bps)
+{
+    for (size_t i = 0; i < px; i++) {
+        for (size_t s = 0; s < 3; s++) {
+            memcpy(dst + (i * 3 + s) * bps, src + (s * px + i) * bps, bps);
+        }
     }
 }
 
@@ -708,13 +470,7 @@ copy_native(const rnd_info *info, const uint8_t *src, rnd_frame *f)
         }
         return;
     }
-    /* planar configuration 1: RRR..GGG..BBB.. */
-    uint8_t *o = f->data;
-    for (size_t i = 0; i < px; i++) {
-        for (size_t s = 0; s < 3; s++) {
-            memcpy(o + (i * 3 + s) * bps, src + (s * px + i) * bps, bps);
-        }
-    }
+    planar_to_interleaved(src, f->data, px, bps);
 }
 
 static int
@@ -790,35 +546,72 @@ decode_deflate_frame(const rnd_info *info, const uint8_t *data, size_t len, rnd_
     return rc;
 }
 
-/* Decodes through GDCM's codecs, then converts its output (planar as the codec left it) into the
- * interleaved frame. */
+/* Decodes through GDCM's codecs straight into the frame; the rare planar output is then
+ * reordered through a copy. */
 static int
 decode_gdcm(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f, tsr_err *err)
 {
     rnd_photometric pi = info->photometric;
     int planar = 0;
-    void *tmp = malloc(f->bytes);
-    if (!tmp) {
-        return tsr_err_set(err, TSR_ENOMEM, "out of memory decoding a frame");
-    }
-    int rc = rnd__gdcm_decode_frame(info, data, len, tmp, f->bytes, &pi, &planar, err);
-    if (rc == TSR_OK) {
-        if (f->samples == 3 && planar) {
-            size_t px = (size_t)f->width * f->height, bps = rnd_type_size(f->type);
-            for (size_t i = 0; i < px; i++) {
-                for (size_t s = 0; s < 3; s++) {
-                    memcpy((uint8_t *)f->data + (i * 3 + s) * bps,
-                           (uint8_t *)tmp + (s * px + i) * bps, bps);
-                }
-            }
-        } else {
-            memcpy(f->data, tmp, f->bytes);
+    int rc = rnd__gdcm_decode_frame(info, data, len, f->data, f->bytes, &pi, &planar, err);
+    if (rc == TSR_OK && f->samples == 3 && planar) {
+        uint8_t *tmp = malloc(f->bytes);
+        if (!tmp) {
+            return tsr_err_set(err, TSR_ENOMEM, "out of memory decoding a frame");
         }
+        memcpy(tmp, f->data, f->bytes);
+        planar_to_interleaved(tmp, f->data, (size_t)f->width * f->height,
+                              rnd_type_size(f->type));
+        free(tmp);
+    }
+    if (rc == TSR_OK) {
         /* GDCM's JPEG codecs convert 4:2:2 / YBR to RGB for lossy data and say so. */
         f->photometric = pi != RND_PI_UNKNOWN ? pi : info->photometric;
     }
-    free(tmp);
     return rc;
+}
+
+int
+rnd__dicom_frame_data(const rnd_dicom *d, uint32_t index, const uint8_t **data, size_t *len,
+                      uint8_t **joined, tsr_err *err)
+{
+    *joined = NULL;
+    if (!d->frag_first || index >= d->info.frames) {
+        return tsr_err_set(err, TSR_EINVAL, "frame %u has no compressed data",
+                           (unsigned)index + 1);
+    }
+    uint32_t first = d->frag_first[index], count = d->frag_count[index];
+    const uint8_t *p = NULL;
+    uint32_t l = 0;
+    size_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (rnd__gdcm_fragment(d->g, (int)(first + i), &p, &l) != TSR_OK) {
+            return tsr_err_set(err, TSR_ECORRUPT, "fragment %u is unreadable",
+                               (unsigned)(first + i) + 1);
+        }
+        total += l;
+    }
+    if (total == 0) {
+        return tsr_err_set(err, TSR_ECORRUPT, "frame %u has no compressed data",
+                           (unsigned)index + 1);
+    }
+    if (count == 1) {
+        *data = p; /* used in place: no copy */
+        *len = total;
+        return TSR_OK;
+    }
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory joining fragments");
+    }
+    for (uint32_t i = 0, at = 0; i < count; i++, at += l) {
+        rnd__gdcm_fragment(d->g, (int)(first + i), &p, &l);
+        memcpy(buf + at, p, l);
+    }
+    *data = buf;
+    *len = total;
+    *joined = buf;
+    return TSR_OK;
 }
 
 int
@@ -847,57 +640,28 @@ rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *e
     if (d->codec == CODEC_NATIVE) {
         rc = decode_native(d, index, f, err);
     } else {
-        /* Gather the frame's fragments; a single fragment is used in place. */
-        uint32_t first = d->frag_first[index], count = d->frag_count[index];
         const uint8_t *data = NULL;
         uint8_t *joined = NULL;
         size_t len = 0;
-        if (count == 1) {
-            uint32_t l32;
-            rc = rnd__gdcm_fragment(d->g, (int)first, &data, &l32);
-            len = l32;
-        } else {
-            for (uint32_t i = 0; i < count && rc == TSR_OK; i++) {
-                const uint8_t *p;
-                uint32_t l32;
-                rc = rnd__gdcm_fragment(d->g, (int)(first + i), &p, &l32);
-                len += l32;
-            }
-            joined = rc == TSR_OK && len > 0 ? malloc(len) : NULL;
-            if (rc == TSR_OK && len > 0 && !joined) {
-                rc = tsr_err_set(err, TSR_ENOMEM, "out of memory joining fragments");
-            }
-            for (uint32_t i = 0, at = 0; i < count && joined; i++) {
-                const uint8_t *p;
-                uint32_t l32;
-                rnd__gdcm_fragment(d->g, (int)(first + i), &p, &l32);
-                memcpy(joined + at, p, l32);
-                at += l32;
-            }
-            data = joined;
-        }
-        if (rc == TSR_OK && (!data || len == 0)) {
-            rc = tsr_err_set(err, TSR_ECORRUPT, "frame %u has no compressed data",
-                             (unsigned)index + 1);
-        }
-        if (rc == TSR_OK) {
-            switch (d->codec) {
-            case CODEC_DEFLATE_FRAME:
-                rc = decode_deflate_frame(info, data, len, f, err);
-                break;
-            case CODEC_RLE:
-                rc = rnd__rle_decode(info, data, len, f, err);
-                break;
-            case CODEC_JPEG8:
-                rc = rnd__jpeg8_decode(info, data, len, f, err);
-                break;
-            case CODEC_J2K:
-                rc = rnd__j2k_decode(info, data, len, 0, f, err);
-                break;
-            default:
-                rc = decode_gdcm(info, data, len, f, err);
-                break;
-            }
+        rc = rnd__dicom_frame_data(d, index, &data, &len, &joined, err);
+        switch (rc != TSR_OK ? CODEC_NATIVE : d->codec) {
+        case CODEC_NATIVE:
+            break; /* rc holds the error */
+        case CODEC_DEFLATE_FRAME:
+            rc = decode_deflate_frame(info, data, len, f, err);
+            break;
+        case CODEC_RLE:
+            rc = rnd__rle_decode(info, data, len, f, err);
+            break;
+        case CODEC_JPEG8:
+            rc = rnd__jpeg8_decode(info, data, len, f, err);
+            break;
+        case CODEC_J2K:
+            rc = rnd__j2k_decode(info, data, len, 0, f, err);
+            break;
+        case CODEC_GDCM:
+            rc = decode_gdcm(info, data, len, f, err);
+            break;
         }
         free(joined);
     }

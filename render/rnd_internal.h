@@ -10,6 +10,28 @@
 extern "C" {
 #endif
 
+/* Transfer Syntax UIDs the render core tells apart (PS3.5 A, PS3.6 A). */
+#define TS_IMPLICIT_LE   "1.2.840.10008.1.2"
+#define TS_EXPLICIT_LE   "1.2.840.10008.1.2.1"
+#define TS_DEFLATED      "1.2.840.10008.1.2.1.99"
+#define TS_EXPLICIT_BE   "1.2.840.10008.1.2.2"
+#define TS_DEFLATED_IFC  "1.2.840.10008.1.2.8.1"
+#define TS_RLE           "1.2.840.10008.1.2.5"
+#define TS_JPEG_BASELINE "1.2.840.10008.1.2.4.50"
+#define TS_JPEG_EXTENDED "1.2.840.10008.1.2.4.51"
+#define TS_JPEG_LL14     "1.2.840.10008.1.2.4.57"
+#define TS_JPEG_LL14SV1  "1.2.840.10008.1.2.4.70"
+#define TS_JPEGLS_LL     "1.2.840.10008.1.2.4.80"
+#define TS_JPEGLS_NEAR   "1.2.840.10008.1.2.4.81"
+#define TS_J2K_LL        "1.2.840.10008.1.2.4.90"
+#define TS_J2K           "1.2.840.10008.1.2.4.91"
+#define TS_J2K_P2_LL     "1.2.840.10008.1.2.4.92"
+#define TS_J2K_P2        "1.2.840.10008.1.2.4.93"
+#define TS_HTJ2K_LL      "1.2.840.10008.1.2.4.201"
+#define TS_HTJ2K_LL_RPCL "1.2.840.10008.1.2.4.202"
+#define TS_HTJ2K         "1.2.840.10008.1.2.4.203"
+#define TS_HTJ2K_PREFIX  "1.2.840.10008.1.2.4.20"
+
 /* ================================================================ GDCM wrapper (rnd_gdcm.cpp)
  * The only code that touches GDCM. No C++ exception crosses these functions; GDCM's console
  * output is silenced and failures come back as tsr_err messages. */
@@ -58,6 +80,14 @@ int rnd__gdcm_decode_frame(const rnd_info *info, const uint8_t *data, size_t len
                            size_t out_len, rnd_photometric *out_pi, int *out_planar,
                            tsr_err *err);
 
+/* ================================================================ pre-check (rnd_precheck.c) */
+
+/* Checks that the file meta group and every element, item and fragment of the dataset in `p`
+ * lie inside the buffer and that sequences are closed, before GDCM (whose assertions abort on
+ * such input) parses it. Writes the Transfer Syntax UID of the meta group into `ts` ("" when
+ * there is none). Returns TSR_OK or TSR_ECORRUPT with a message. */
+int rnd__precheck(const uint8_t *p, size_t len, char *ts, size_t cap, tsr_err *err);
+
 /* ================================================================ attributes (rnd_attrs.c) */
 
 /* Fills `info` from the parsed dataset, checking limits. Frees partial allocations on failure. */
@@ -85,6 +115,11 @@ int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd
  * levels (0 = full size; out must then have the reduced size). Sets out->photometric. */
 int rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
                     rnd_frame *out, tsr_err *err);
+
+/* The compressed bytes of frame `index` of an encapsulated file: borrowed from the handle when
+ * the frame is one fragment, else joined into *joined (caller frees). Thread-safe. */
+int rnd__dicom_frame_data(const rnd_dicom *d, uint32_t index, const uint8_t **data, size_t *len,
+                          uint8_t **joined, tsr_err *err);
 
 /* Masks integer samples to info->bits_stored and sign-extends when signed, in place. */
 void rnd__frame_normalize(rnd_frame *f);

@@ -39,6 +39,34 @@ assert_frames_equal(const rnd_frame *a, const rnd_frame *b, const char *what)
     }
 }
 
+/* Decodes frame 1 of two corpus files and asserts identical stored values. */
+static void
+assert_files_equal(const char *rel_a, const char *rel_b)
+{
+    rnd_frame *a = decode(rel_a, 0, NULL);
+    rnd_frame *b = decode(rel_b, 0, NULL);
+    assert_frames_equal(a, b, rel_b);
+    rnd_frame_free(a);
+    rnd_frame_free(b);
+}
+
+/* Reads a whole corpus file into a malloc'd buffer. */
+static uint8_t *
+read_file(const char *rel, size_t *len)
+{
+    FILE *fp = fopen(tsr_test_data(rel), "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return buf;
+}
+
 /* The NEMA CT1 image in every lossless codec equals its uncompressed original (corpus README). */
 static void
 lossless_ct1_equals_uncompressed(void **state)
@@ -103,11 +131,7 @@ static void
 rgb_planar_configurations_agree(void **state)
 {
     (void)state;
-    rnd_frame *a = decode("color/rgb_planar0__color-px.dcm", 0, NULL);
-    rnd_frame *b = decode("color/rgb_planar1__color-pl.dcm", 0, NULL);
-    assert_frames_equal(a, b, "planar 1");
-    rnd_frame_free(a);
-    rnd_frame_free(b);
+    assert_files_equal("color/rgb_planar0__color-px.dcm", "color/rgb_planar1__color-pl.dcm");
 }
 
 /* YBR_FULL (PS3.3 C.7.6.3.1.2) rendered to RGB is close to the RGB original of the same
@@ -183,18 +207,11 @@ static void
 open_mem_equals_open_file(void **state)
 {
     (void)state;
-    const char *path = tsr_test_data("syntax/j2k_lossless__CT1_J2KR.dcm");
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
+    size_t n;
+    uint8_t *buf = read_file("syntax/j2k_lossless__CT1_J2KR.dcm", &n);
     rnd_dicom *d = NULL;
     tsr_err err = {0};
-    assert_int_equal(rnd_dicom_open_mem(buf, (size_t)n, NULL, &d, &err), TSR_OK);
+    assert_int_equal(rnd_dicom_open_mem(buf, n, NULL, &d, &err), TSR_OK);
     free(buf); /* the handle must not depend on the caller's buffer */
     rnd_frame *a = NULL;
     assert_int_equal(rnd_dicom_decode_frame(d, 0, &a, &err), TSR_OK);
@@ -251,11 +268,8 @@ static void
 jpeg_sos_quirk_still_decodes(void **state)
 {
     (void)state;
-    rnd_frame *a = decode("bad/jpeg_sos_se0__JPEG-lossy_NM1.dcm", 0, NULL);
-    rnd_frame *b = decode("syntax/jpeg_extended_12bit__JPGExtended_NM1.dcm", 0, NULL);
-    assert_frames_equal(a, b, "SOS Se=0 variant");
-    rnd_frame_free(a);
-    rnd_frame_free(b);
+    assert_files_equal("syntax/jpeg_extended_12bit__JPGExtended_NM1.dcm",
+                       "bad/jpeg_sos_se0__JPEG-lossy_NM1.dcm");
 }
 
 /* Garbage and truncated buffers never crash and always say why. */
@@ -263,11 +277,8 @@ static void
 garbage_and_truncation(void **state)
 {
     (void)state;
-    const char *path = tsr_test_data("syntax/explicit_vr_le__CT_small.dcm");
-    FILE *fp = fopen(path, "rb");
-    uint8_t buf[65536];
-    size_t n = fread(buf, 1, sizeof buf, fp);
-    fclose(fp);
+    size_t n;
+    uint8_t *buf = read_file("syntax/explicit_vr_le__CT_small.dcm", &n);
     tsr_err err = {0};
     rnd_dicom *d = NULL;
     /* every truncation length on a coarse grid, plus the last bytes one by one */
@@ -296,6 +307,7 @@ garbage_and_truncation(void **state)
     assert_int_not_equal(rnd_dicom_open_mem(junk, sizeof junk, NULL, &d, NULL), TSR_OK);
     assert_int_equal(rnd_dicom_open("/nonexistent/file.dcm", NULL, &d, &err), TSR_ENOTFOUND);
     assert_int_equal(rnd_dicom_open("/nonexistent/file.dcm", NULL, &d, NULL), TSR_ENOTFOUND);
+    free(buf);
 }
 
 /* Limits are checked before allocation: a frame over max_pixels is refused at open. */

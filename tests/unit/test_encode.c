@@ -32,13 +32,6 @@ make_image(uint32_t w, uint32_t h, uint8_t ch, size_t pad,
     return img;
 }
 
-static void
-free_image(rnd_image *img)
-{
-    free(img->data);
-    memset(img, 0, sizeof *img);
-}
-
 static uint8_t
 fill_gradient(uint32_t x, uint32_t y, uint32_t c)
 {
@@ -163,7 +156,7 @@ jpeg_grey_roundtrip(void **state)
     assert_null(b.data);
     assert_int_equal(b.len, 0);
     rnd_buf_free(NULL);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -193,7 +186,7 @@ jpeg_rgb_roundtrip(void **state)
         fail_msg("q89 RGB max abs diff %d > 16", diff);
     }
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -215,7 +208,7 @@ jpeg_quality_changes_size(void **state)
     assert_true(lo.len < hi.len);
     rnd_buf_free(&lo);
     rnd_buf_free(&hi);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -238,7 +231,7 @@ jpeg_quality_out_of_range(void **state)
     rnd_buf b = {0};
     assert_int_equal(rnd_encode(&img, RND_FMT_PNG, 0, &b, NULL), TSR_OK);
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -262,7 +255,7 @@ jpeg_too_large(void **state)
     assert_int_equal(rnd_encode(&img, RND_FMT_PNG, 0, &b, &err), TSR_OK);
     assert_png_equals(&b, &img);
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 /* ---------------------------------------------------------------- PNG */
@@ -277,7 +270,7 @@ png_grey_lossless(void **state)
     assert_int_equal(rnd_encode(&img, RND_FMT_PNG, 90, &b, &err), TSR_OK);
     assert_png_equals(&b, &img);
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 
     /* A smooth image compresses well below its raw size. */
     img = make_image(256, 256, 1, 0, fill_gradient);
@@ -285,13 +278,13 @@ png_grey_lossless(void **state)
     assert_png_equals(&b, &img);
     assert_true(b.len < 256 * 256 / 4);
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 
     img = make_image(1, 1, 1, 0, fill_noise);
     assert_int_equal(rnd_encode(&img, RND_FMT_PNG, 90, &b, &err), TSR_OK);
     assert_png_equals(&b, &img);
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -303,7 +296,7 @@ png_rgb_lossless(void **state)
     assert_int_equal(rnd_encode(&img, RND_FMT_PNG, 90, &b, NULL), TSR_OK);
     assert_png_equals(&b, &img);
     rnd_buf_free(&b);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -322,7 +315,7 @@ png_settings_all_lossless(void **state)
             rnd_buf_free(&b);
         }
     }
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 static void
@@ -339,14 +332,14 @@ png_errors_do_not_leak(void **state)
     assert_true(strlen(err.msg) > 5);
     assert_null(b.data);
     assert_int_equal(rnd__png_encode(&img, 42, PNG_FILTER_UP, &b, NULL), TSR_EINTERNAL);
-    free_image(&img);
+    rnd_image_free(&img);
 
     /* Wider than libpng writes: a limit, not an internal error. */
     img = make_image(1000001, 1, 1, 0, fill_noise);
     assert_int_equal(rnd_encode(&img, RND_FMT_PNG, 0, &b, &err), TSR_ELIMIT);
     assert_non_null(strstr(err.msg, "1000001"));
     assert_null(b.data);
-    free_image(&img);
+    rnd_image_free(&img);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -376,7 +369,7 @@ invalid_images_rejected(void **state)
     assert_int_equal(rnd_encode(&good, (rnd_format)7, 90, &b, &err), TSR_EINVAL);
     assert_non_null(strstr(err.msg, "format"));
     assert_null(b.data);
-    free_image(&good);
+    rnd_image_free(&good);
 }
 
 TSR_TEST_MAIN(cmocka_unit_test(jpeg_grey_roundtrip), cmocka_unit_test(jpeg_rgb_roundtrip),

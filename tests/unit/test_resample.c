@@ -25,13 +25,6 @@ make_image(uint32_t w, uint32_t h, uint8_t ch, size_t pad, const uint8_t *px)
     return img;
 }
 
-static void
-free_image(rnd_image *img)
-{
-    free(img->data);
-    memset(img, 0, sizeof *img);
-}
-
 /* Asserts that `img` is w x h with `ch` channels and holds exactly `expect` (row-major). */
 static void
 assert_pixels(const rnd_image *img, uint32_t w, uint32_t h, uint8_t ch, const uint8_t *expect)
@@ -222,7 +215,7 @@ identity_is_bit_exact(void **state)
         assert_int_equal(rnd_resample(&src, 1.0, &vp, &out, NULL), TSR_OK);
         assert_pixels(&out, 7, 5, ch, px);
         rnd_image_free(&out);
-        free_image(&src);
+        rnd_image_free(&src);
     }
 }
 
@@ -245,7 +238,7 @@ downscale_2x_exact_averages(void **state)
     assert_int_equal(rnd_resample(&src, 1.0, &vp, &out, NULL), TSR_OK);
     assert_pixels(&out, 2, 2, 1, expect);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -263,7 +256,7 @@ downscale_fractional_footprint(void **state)
     assert_int_equal(rnd_resample(&src, 1.0, &vp, &out, NULL), TSR_OK);
     assert_pixels(&out, 2, 1, 1, expect_row);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 
     /* Both axes at once: p(x, y) = a[x] + b[y] averages to A[i] + B[j] with
      * A = {0.4*0 + 0.4*100 + 0.2*20, 0.2*20 + 0.4*120 + 0.4*40} = {44, 68} and
@@ -280,7 +273,7 @@ downscale_fractional_footprint(void **state)
     assert_int_equal(rnd_resample(&src, 1.0, &vp, &out, NULL), TSR_OK);
     assert_pixels(&out, 2, 2, 1, expect);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -301,7 +294,7 @@ downscale_keeps_flat_areas_flat(void **state)
         assert_int_equal(out.data[x], 77);
     }
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
     free(px);
 }
 
@@ -327,7 +320,7 @@ upscale_bilinear(void **state)
     assert_int_equal(rnd_resample(&src, 0.5, NULL, &out, NULL), TSR_OK);
     assert_pixels(&out, 4, 1, 1, expect_row);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -375,7 +368,7 @@ crop_and_flip(void **state)
     assert_int_equal(rnd_resample(&src, 1.0, &vp, &out, NULL), TSR_EINVAL);
     vp = vp_of("2,2,0,9,3,-3"); /* [6,9) vertically: outside the 4 rows */
     assert_int_equal(rnd_resample(&src, 1.0, &vp, &out, &err), TSR_EINVAL);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -398,7 +391,7 @@ non_square_pixels(void **state)
     assert_int_equal(out.width, 4);
     assert_int_equal(out.height, 2);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -425,7 +418,7 @@ aspect_and_viewport_in_one_pass(void **state)
     assert_int_equal(rnd_resample(&src, 2.0, &vp, &out, NULL), TSR_OK);
     assert_pixels(&out, 4, 2, 1, expect_row1);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -455,12 +448,12 @@ rgb_channels_stay_separate(void **state)
     /* Upscaling keeps channels apart too: (255,0,10) and (0,255,10) to 4 pixels. */
     static const uint8_t two[6] = {255, 0, 10, 0, 255, 10};
     static const uint8_t expect_up[12] = {255, 0, 10, 191, 64, 10, 64, 191, 10, 0, 255, 10};
-    free_image(&src);
+    rnd_image_free(&src);
     src = make_image(2, 1, 3, 0, two);
     assert_int_equal(rnd_resample(&src, 0.5, NULL, &out, NULL), TSR_OK);
     assert_pixels(&out, 4, 1, 3, expect_up);
     rnd_image_free(&out);
-    free_image(&src);
+    rnd_image_free(&src);
 }
 
 static void
@@ -509,7 +502,7 @@ limits_and_errors(void **state)
     assert_int_equal(rnd_resample(NULL, 1.0, NULL, &out, &err), TSR_EINVAL);
     assert_null(out.data);
     src.stride = 200;
-    free_image(&src);
+    rnd_image_free(&src);
     free(px);
 }
 
