@@ -25,7 +25,8 @@ extern "C" {
     X(ECORRUPT, -5, 422, "malformed DICOM data")                                                   \
     X(EIO, -6, 500, "I/O error")                                                                   \
     X(ENOMEM, -7, 503, "out of memory")                                                            \
-    X(EINTERNAL, -8, 500, "internal error")
+    X(EINTERNAL, -8, 500, "internal error")                                                      \
+    X(ENOSPACE, -9, 507, "insufficient storage")
 
 enum tsr_status {
 #define TSR__ENUM(name, code, http, msg) TSR_##name = code,

@@ -13,6 +13,8 @@ static const struct {
     {"render", cli_render, "render one frame of a DICOM file to PNG or JPEG"},
     {"info", cli_info, "print the attributes the renderer reads from a DICOM file"},
     {"demo", cli_demo, "write the project's synthetic demo DICOM files"},
+    {"serve", cli_serve, "serve the stored studies over DICOMweb and the viewer"},
+    {"import", cli_import, "store DICOM files and folders into the data directory"},
 };
 
 static void

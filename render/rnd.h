@@ -249,14 +249,22 @@ int rnd_render_frame(const rnd_info *info, uint32_t index, const rnd_frame *f,
 
 /* DICOMweb viewport (PS3.18 8.3.5.1.3): scale the source region (sx, sy, sw, sh) to fit within
  * vw x vh keeping its aspect ratio. Negative sw/sh flip horizontally/vertically; the region is
- * then [sx + sw, sx) (resp. rows). has_region = 0 means the whole image. */
+ * then [sx + sw, sx) (resp. rows). has_region = 0 means the whole image.
+ * sw_to_edge (sh_to_edge) set means sw (sh) was elided: the region runs from sx (sy) to the
+ * right (bottom) edge of the image, i.e. sw = columns - sx, resolved by rnd_resample against
+ * the image it is given, and the sw (sh) field is ignored. Zero-initialised structs keep the
+ * explicit meaning. */
 typedef struct rnd_viewport {
     uint32_t vw, vh;
     int has_region;
     double sx, sy, sw, sh;
+    int sw_to_edge, sh_to_edge;
 } rnd_viewport;
 
-/* Parses "vw,vh" or "vw,vh,sx,sy,sw,sh". Returns TSR_OK or TSR_EINVAL with a message. */
+/* Parses "vw,vh" or "vw,vh,sx,sy,sw,sh" where the last four may be elided (left empty):
+ * "vw,vh,,,sw,sh", "vw,vh,sx,sy,,", "vw,vh,,,,". Elided sx and sy are 0 (they are elided
+ * together or not at all: "vw,vh,5,,sw,sh" is refused); an elided sw or sh sets sw_to_edge or
+ * sh_to_edge. Returns TSR_OK, or TSR_EINVAL with a message and *vp untouched. */
 int rnd_viewport_parse(const char *s, rnd_viewport *vp, tsr_err *err);
 
 /* The display aspect of a pixel (height / width) from PixelSpacing or PixelAspectRatio; 1.0 when
@@ -283,6 +291,163 @@ typedef struct rnd_buf {
  * On success `out` owns new bytes (free with rnd_buf_free). Thread-safe. */
 int rnd_encode(const rnd_image *img, rnd_format fmt, int quality, rnd_buf *out, tsr_err *err);
 void rnd_buf_free(rnd_buf *b); /* NULL: no-op */
+
+/* ---------------------------------------------------------------- dictionary */
+
+/* Looks `tag` ((group << 16) | element) up in the DICOM data dictionary (GDCM's public dictionary,
+ * PS3.6). On success writes its VR into `vr` (two letters and a NUL) and a static keyword
+ * ("PatientName"; "" for a few retired attributes that have none) into *keyword; either may be
+ * NULL. Where the dictionary allows several VRs, gives the one implicit VR data holds: OW for
+ * "OB or OW", "US or OW" and "US or SS or OW", US for "US or SS" (rnd_ds_next picks SS from
+ * PixelRepresentation). Repeating groups 50xx/60xx resolve to their 5000/6000 entries; group
+ * lengths (gggg,0000) are UL. Returns 0, or -1 for private tags (odd groups), item tags
+ * (FFFE,xxxx) and unknown tags. Thread-safe; the first call builds the tables (a few ms). */
+int rnd_dict_lookup(uint32_t tag, char vr[3], const char **keyword);
+
+/* The tag of a dictionary keyword ("PatientName" -> 0x00100010; repeating-group attributes give
+ * group 5000/6000). Case-sensitive. Returns 0 and writes *tag, or -1 when the keyword is unknown.
+ * Thread-safe. */
+int rnd_dict_find_keyword(const char *keyword, uint32_t *tag);
+
+/* ---------------------------------------------------------------- dataset reader
+ * Our own structural reader of a DICOM dataset in memory (GDCM is not involved): the Part 10
+ * header, then the dataset as a stream of events (element, sequence, item, their ends, and
+ * encapsulated pixel data as one event). Every header and length is checked against the buffer
+ * and against the enclosing item or sequence before anything is read, so hostile input can
+ * only produce an error. The render pre-check and the store's DICOM JSON both walk files with
+ * it. Values are not copied: events give offsets into the caller's buffer. */
+
+typedef enum rnd_ds_encoding {
+    RND_DS_EXPLICIT_LE = 0,
+    RND_DS_IMPLICIT_LE,
+    RND_DS_EXPLICIT_BE,
+} rnd_ds_encoding;
+
+/* The dataset encoding of a Transfer Syntax UID: implicit VR little endian for
+ * 1.2.840.10008.1.2, explicit VR big endian for 1.2.840.10008.1.2.2, explicit VR little endian
+ * for everything else (the native syntax, encapsulated ones, the deflated one once inflated). */
+rnd_ds_encoding rnd_ds_encoding_of(const char *transfer_syntax);
+
+typedef struct rnd_ds_meta {
+    char transfer_syntax[65]; /* trailing NUL/space padding removed; "" when absent */
+    size_t dataset_offset;    /* offset of the dataset's first byte, after the meta group */
+} rnd_ds_meta;
+
+/* Reads the Part 10 header of `buf` (borrowed for the call): the 128-byte preamble, "DICM" and
+ * the file meta group (every group 0002 element, explicit VR little endian). Returns TSR_OK and
+ * fills *meta; TSR_ENOTFOUND when `buf` has no "DICM" prefix (*meta untouched, err unset); or
+ * TSR_ECORRUPT when an element of the meta group runs past the end of the data. Thread-safe. */
+int rnd_ds_read_meta(const uint8_t *buf, size_t len, rnd_ds_meta *meta, tsr_err *err);
+
+typedef enum rnd_ds_event {
+    RND_DS_END = 0,      /* the dataset ended; later calls return it again */
+    RND_DS_ELEMENT,      /* an element whose value is buf[offset, offset + length) */
+    RND_DS_SEQUENCE,     /* a sequence opens: its items follow, then RND_DS_SEQUENCE_END */
+    RND_DS_ITEM,         /* an item opens: its elements follow, then RND_DS_ITEM_END */
+    RND_DS_ITEM_END,     /* the item closes */
+    RND_DS_SEQUENCE_END, /* the sequence closes */
+    RND_DS_FRAGMENTS,    /* encapsulated pixel data: its items were checked and skipped */
+} rnd_ds_event;
+
+/* What an event is about. */
+typedef struct rnd_ds_elem {
+    uint32_t tag;    /* the element; the sequence for ITEM, ITEM_END, SEQUENCE_END */
+    char vr[3];      /* from the file in explicit VR ("UN" for a code no VR has); from the
+                      * dictionary in implicit VR (SS for "US or SS" when PixelRepresentation is
+                      * 1, LO for private creators, UN when unknown); "SQ" for every sequence,
+                      * also UN or implicit elements of undefined length read as one */
+    uint32_t length; /* value length as encoded, 0xFFFFFFFF for undefined */
+    size_t offset;   /* ELEMENT: the value; SEQUENCE, ITEM: their first item or element;
+                      * FRAGMENTS: the first item (the Basic Offset Table); ends: their end */
+    size_t position; /* offset of the element's or item's header (for messages) */
+    int depth;       /* number of enclosing sequences (0: top level); a sequence's own items are
+                      * at its depth + 1 */
+    int item;        /* ITEM, ITEM_END: 0-based number of the item in its sequence */
+    int big_endian;  /* ELEMENT: the value's binary numbers are big endian */
+    int explicit_vr; /* vr was read from the file */
+} rnd_ds_elem;
+
+typedef struct rnd_ds_reader rnd_ds_reader;
+
+/* Creates a reader of the dataset that starts at buf[start] and ends at buf[len], encoded as
+ * `enc`. `buf` is borrowed and must outlive the reader. Sequences may nest `max_depth` deep
+ * (1..256). On success *out receives a reader the caller owns (free with rnd_ds_reader_free).
+ * Returns TSR_OK, TSR_EINVAL (bad arguments) or TSR_ENOMEM. One reader is used by one thread;
+ * several readers may share a buffer. */
+int rnd_ds_reader_new(const uint8_t *buf, size_t len, size_t start, rnd_ds_encoding enc,
+                      int max_depth, rnd_ds_reader **out, tsr_err *err);
+void rnd_ds_reader_free(rnd_ds_reader *r); /* NULL: no-op */
+
+/* Reads the next event into *ev and *e. Returns TSR_OK; TSR_ECORRUPT when the data is malformed
+ * (the message names the tag and offset, e.g. "element (0028,0010) at offset 1234 runs past
+ * the end of the data (length 4294967294, 200 bytes left)"); TSR_ELIMIT when sequences nest
+ * deeper than max_depth. After an error every call returns that error again. */
+int rnd_ds_next(rnd_ds_reader *r, rnd_ds_event *ev, rnd_ds_elem *e, tsr_err *err);
+
+/* Skips the rest of the innermost open sequence or item (call it after RND_DS_SEQUENCE or
+ * RND_DS_ITEM): the next event is the one after its end. The skipped part is still checked.
+ * Returns as rnd_ds_next. */
+int rnd_ds_skip(rnd_ds_reader *r, tsr_err *err);
+
+/* Byte order helpers for values read from events. */
+static inline uint16_t
+rnd_ds_u16(const uint8_t *p, int big_endian)
+{
+    return big_endian ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t
+rnd_ds_u32(const uint8_t *p, int big_endian)
+{
+    return big_endian ? (uint32_t)rnd_ds_u16(p, 1) << 16 | rnd_ds_u16(p + 2, 1)
+                      : (uint32_t)rnd_ds_u16(p + 2, 0) << 16 | rnd_ds_u16(p, 0);
+}
+
+/* ---------------------------------------------------------------- annotation
+ * Burned-in text for DICOMweb rendered resources (PS3.18 8.3.5.1.4, annotation=patient,
+ * technique). White text with a 1-pixel black outline, so it reads on any grey level, drawn with
+ * a built-in bitmap font of the printable ASCII characters (0x20..0x7E) in a 6 x 10 pixel cell;
+ * any other code point of the UTF-8 input is drawn as '?'. */
+
+typedef enum rnd_corner {
+    RND_CORNER_TOP_LEFT = 0, /* by convention: patient */
+    RND_CORNER_TOP_RIGHT,    /* study, series */
+    RND_CORNER_BOTTOM_LEFT,  /* technique: "W 400 L 40", "Frame 3/30" */
+    RND_CORNER_BOTTOM_RIGHT, /* spare */
+    RND_CORNER_COUNT
+} rnd_corner;
+
+#define RND_ANNOTATION_LINES 8 /* lines per corner */
+
+/* What to draw: n[c] lines in corner c, lines[c][0] nearest the top. A zeroed struct draws
+ * nothing. Lines are borrowed UTF-8 strings (NULL: an empty line, which still takes its place);
+ * nothing is copied or allocated, so there is no free function. */
+typedef struct rnd_annotation {
+    const char *lines[RND_CORNER_COUNT][RND_ANNOTATION_LINES];
+    int n[RND_CORNER_COUNT];
+} rnd_annotation;
+
+/* Cell size of one character at scale 1 (5 x 9 glyph plus one column and one row of spacing). */
+#define RND_FONT_W 6
+#define RND_FONT_H 10
+
+/* The integer scale rnd_annotate uses for a width x height image: max(1, min(w, h) / 512), so
+ * glyphs are 6x10 pixels up to 1023 pixels and 24x40 at 2048. */
+int rnd_annotate_scale(uint32_t width, uint32_t height);
+
+/* The glyph of code point `cp` at scale 1: row y (0..RND_FONT_H-1) in rows[y], pixel x
+ * (0..RND_FONT_W-1) in bit (RND_FONT_W - 1 - x). Returns 1 when `cp` has its own glyph, 0 when
+ * it is drawn as '?' (and rows holds '?'). Thread-safe. */
+int rnd_font_glyph(uint32_t cp, uint8_t rows[RND_FONT_H]);
+
+/* Draws `a` into `img` (1 or 3 channels) in place, at rnd_annotate_scale: left corners
+ * left-aligned, right corners right-aligned, top corners from the top down, bottom corners
+ * ending at the bottom, a few pixels from each edge. A line is truncated to the characters that
+ * fit across the image (no wrapping); whatever still falls outside the image is clipped, and
+ * nothing is written outside the image's rows and columns (stride padding included). `a` NULL
+ * draws nothing. Returns TSR_OK, or TSR_EINVAL (image invalid, a count outside
+ * 0..RND_ANNOTATION_LINES) with the image untouched. Thread-safe on distinct images. */
+int rnd_annotate(rnd_image *img, const rnd_annotation *a, tsr_err *err);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,14 @@ ts_is(const char *ts, const char *uid)
     return strcmp(ts, uid) == 0;
 }
 
+/* The JPEG (ITU-T T.81) transfer syntaxes, whose frames rnd__jpeg_check vets. */
+static int
+is_jpeg_ts(const char *ts)
+{
+    return ts_is(ts, TS_JPEG_BASELINE) || ts_is(ts, TS_JPEG_EXTENDED) ||
+           ts_is(ts, TS_JPEG_LL14) || ts_is(ts, TS_JPEG_LL14SV1);
+}
+
 static int
 choose_codec(const rnd_info *info, codec *out, tsr_err *err)
 {
@@ -644,6 +652,9 @@ rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *e
         uint8_t *joined = NULL;
         size_t len = 0;
         rc = rnd__dicom_frame_data(d, index, &data, &len, &joined, err);
+        if (rc == TSR_OK && is_jpeg_ts(info->transfer_syntax)) {
+            rc = rnd__jpeg_check(data, len, err); /* IJG only warns about bad headers */
+        }
         switch (rc != TSR_OK ? CODEC_NATIVE : d->codec) {
         case CODEC_NATIVE:
             break; /* rc holds the error */

@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: MIT
 // rnd_gdcm.cpp: the one C++ file. Wraps GDCM behind the narrow C API declared in rnd_internal.h:
-// parsing a file into a dataset, raw element access, fragment access, and one-frame decoding with
-// GDCM's codecs. Every entry point catches all exceptions; GDCM's console output is switched off
-// and failures are reported through tsr_err.
+// parsing a file into a dataset, raw element access, fragment access, one-frame decoding with
+// GDCM's codecs, and the data dictionary (rnd.h). Every entry point catches all exceptions; GDCM's
+// console output is switched off and failures are reported through tsr_err.
 
 #include "rnd_internal.h"
 
 #include <gdcmBitmap.h>
 #include <gdcmDataSet.h>
+#include <gdcmDict.h>
+#include <gdcmDicts.h>
 #include <gdcmFileMetaInformation.h>
 #include <gdcmFragment.h>
+#include <gdcmGlobal.h>
 #include <gdcmImage.h>
 #include <gdcmReader.h>
 #include <gdcmSequenceOfFragments.h>
 #include <gdcmSequenceOfItems.h>
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
+#include <gdcmVR.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -340,5 +346,196 @@ rnd__gdcm_decode_frame(const rnd_info *info, const uint8_t *data, size_t len, vo
         return tsr_err_set(err, TSR_ENOMEM, "out of memory while decoding");
     } catch (...) {
         return tsr_err_set(err, TSR_ECORRUPT, "pixel data could not be decoded");
+    }
+}
+
+// ---------------------------------------------------------------- dictionary
+//
+// GDCM's public dictionary is a std::map keyed by tag (with the repeating groups 50xx/60xx
+// already expanded, 13,756 entries) whose keyword lookup is a linear scan with strcmp. Both
+// directions are served instead from two sorted arrays built once, on first use, from that map:
+// one entry per tag (the repeating groups folded back onto 5000/6000) and an index by keyword.
+
+namespace {
+
+struct dict_entry {
+    uint32_t tag;
+    char vr[3];
+    bool us_or_ss;       // the dictionary says "US or SS"
+    const char *keyword; // points into dict_table::names
+};
+
+struct dict_table {
+    std::vector<dict_entry> by_tag;       // sorted by tag
+    std::vector<uint32_t> by_keyword;     // indexes into by_tag, sorted by keyword then tag
+    std::unique_ptr<char[]> names;        // every keyword, NUL-terminated
+};
+
+// Repeating groups (PS3.5 7.6): the even groups 5000-501E (curves) and 6000-601E (overlays)
+// share one dictionary entry, stored under group 5000/6000.
+uint32_t
+fold_repeating(uint32_t tag)
+{
+    uint32_t g = tag >> 16;
+    if (((g & 0xff00) == 0x5000 || (g & 0xff00) == 0x6000) && (g & 1) == 0 && (g & 0xff) <= 0x1e) {
+        return (tag & 0xff00ffffu);
+    }
+    return tag;
+}
+
+// The one VR used for a tag whose dictionary entry allows several: OW where OW is among them
+// (OB or OW, US or OW, US or SS or OW: what implicit VR data holds), else US (US or SS; the
+// reader switches to SS from PixelRepresentation).
+bool
+pick_vr(gdcm::VR::VRType v, char out[3])
+{
+    const char *s = nullptr;
+    if (v == gdcm::VR::INVALID || v == gdcm::VR::VR_END) {
+        return false;
+    }
+    if (v & gdcm::VR::OW) {
+        s = "OW";
+    } else if ((v & gdcm::VR::US) && (v & gdcm::VR::SS)) {
+        s = "US";
+    } else {
+        s = gdcm::VR::GetVRString(v);
+    }
+    if (!s || std::strlen(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z') {
+        return false; // "??": the item tags, and a few retired entries GDCM gives no VR
+    }
+    out[0] = s[0];
+    out[1] = s[1];
+    out[2] = '\0';
+    return true;
+}
+
+dict_table *
+dict_build()
+{
+    quiet_gdcm();
+    const gdcm::Dict &pub = gdcm::Global::GetInstance().GetDicts().GetPublicDict();
+    std::unique_ptr<dict_table> t(new dict_table);
+    size_t chars = 0;
+    for (auto it = pub.Begin(); it != pub.End(); ++it) {
+        chars += std::strlen(it->second.GetKeyword()) + 1;
+    }
+    t->names.reset(new char[chars]);
+    char *next = t->names.get();
+    for (auto it = pub.Begin(); it != pub.End(); ++it) {
+        uint32_t tag = uint32_t(it->first.GetGroup()) << 16 | it->first.GetElement();
+        gdcm::VR::VRType v = gdcm::VR::VRType(it->second.GetVR());
+        dict_entry e{};
+        if (fold_repeating(tag) != tag || (it->first.GetGroup() & 1) != 0 || !pick_vr(v, e.vr)) {
+            continue; // a copy of a repeating group, or not a data element
+        }
+        e.us_or_ss = v == gdcm::VR::US_SS;
+        const char *kw = it->second.GetKeyword();
+        size_t n = std::strlen(kw) + 1;
+        std::memcpy(next, kw, n);
+        e.tag = tag;
+        e.keyword = next;
+        next += n;
+        t->by_tag.push_back(e);
+    }
+    // std::map iterates in tag order, so by_tag is already sorted.
+    t->by_keyword.resize(t->by_tag.size());
+    for (uint32_t i = 0; i < t->by_keyword.size(); i++) {
+        t->by_keyword[i] = i;
+    }
+    const std::vector<dict_entry> &v = t->by_tag;
+    std::stable_sort(t->by_keyword.begin(), t->by_keyword.end(), [&v](uint32_t a, uint32_t b) {
+        return std::strcmp(v[a].keyword, v[b].keyword) < 0;
+    });
+    return t.release();
+}
+
+// The table, built on first use. A function-local static is initialised once even when threads
+// race to it (C++11); it is never freed, so lookups from other static destructors stay valid.
+const dict_table *
+dict()
+{
+    static const dict_table *const t = dict_build();
+    return t;
+}
+
+} // namespace
+
+// The entry of `tag`, or nullptr.
+static const dict_entry *
+find_entry(uint32_t tag)
+{
+    const dict_table *t = dict();
+    uint32_t key = fold_repeating(tag);
+    auto it = std::lower_bound(t->by_tag.begin(), t->by_tag.end(), key,
+                               [](const dict_entry &e, uint32_t k) { return e.tag < k; });
+    return it == t->by_tag.end() || it->tag != key ? nullptr : &*it;
+}
+
+extern "C" int
+rnd_dict_lookup(uint32_t tag, char vr[3], const char **keyword)
+{
+    try {
+        uint16_t g = uint16_t(tag >> 16), el = uint16_t(tag & 0xffff);
+        if (g == 0xfffe || (g & 1) != 0) {
+            return -1; // items and delimiters have no VR; odd groups are private
+        }
+        if (el == 0) {
+            // Group length (PS3.5 7.2), retired except in groups 0000 and 0002.
+            if (vr) {
+                std::memcpy(vr, "UL", 3);
+            }
+            if (keyword) {
+                *keyword = g == 0x0000 ? "CommandGroupLength"
+                           : g == 0x0002 ? "FileMetaInformationGroupLength"
+                                         : "GenericGroupLength";
+            }
+            return 0;
+        }
+        const dict_entry *it = find_entry(tag);
+        if (!it) {
+            return -1;
+        }
+        if (vr) {
+            std::memcpy(vr, it->vr, 3);
+        }
+        if (keyword) {
+            *keyword = it->keyword;
+        }
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" int
+rnd_dict_find_keyword(const char *keyword, uint32_t *tag)
+{
+    if (!keyword || !*keyword) {
+        return -1;
+    }
+    try {
+        const dict_table *t = dict();
+        const std::vector<dict_entry> &v = t->by_tag;
+        auto it = std::lower_bound(
+            t->by_keyword.begin(), t->by_keyword.end(), keyword,
+            [&v](uint32_t i, const char *k) { return std::strcmp(v[i].keyword, k) < 0; });
+        if (it == t->by_keyword.end() || std::strcmp(v[*it].keyword, keyword) != 0) {
+            return -1;
+        }
+        *tag = v[*it].tag;
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" int
+rnd__dict_us_or_ss(uint32_t tag)
+{
+    try {
+        const dict_entry *e = (tag >> 16) & 1 ? nullptr : find_entry(tag);
+        return e && e->us_or_ss;
+    } catch (...) {
+        return 0;
     }
 }

@@ -80,6 +80,10 @@ int rnd__gdcm_decode_frame(const rnd_info *info, const uint8_t *data, size_t len
                            size_t out_len, rnd_photometric *out_pi, int *out_planar,
                            tsr_err *err);
 
+/* Whether the dictionary gives `tag` the VRs "US or SS" (PS3.5 A.1 c: which one applies in
+ * implicit VR data depends on PixelRepresentation). rnd_dict_lookup reports such tags as US. */
+int rnd__dict_us_or_ss(uint32_t tag);
+
 /* ================================================================ pre-check (rnd_precheck.c) */
 
 /* Checks that the file meta group and every element, item and fragment of the dataset in `p`
@@ -115,6 +119,14 @@ int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd
  * levels (0 = full size; out must then have the reduced size). Sets out->photometric. */
 int rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
                     rnd_frame *out, tsr_err *err);
+
+/* Strict scan of a JPEG codestream's headers (rnd_jpeg_check.c), SOI up to the first SOS: one
+ * SOF with a sane precision, size, component count and sampling; an SOS whose components are in
+ * the frame and whose Ss/Se/Ah/Al fit the frame's process (sequential DCT: 0, 63, 0, 0;
+ * progressive and lossless per T.81 G.1.1.1 and H.1.2.3); segment lengths inside `len`. The
+ * entropy-coded data is not read. Returns TSR_OK, TSR_EUNSUPP for hierarchical frames, else
+ * TSR_ECORRUPT with a "JPEG: ..." message. Pure and thread-safe. */
+int rnd__jpeg_check(const uint8_t *data, size_t len, tsr_err *err);
 
 /* The compressed bytes of frame `index` of an encapsulated file: borrowed from the handle when
  * the frame is one fragment, else joined into *joined (caller frees). Thread-safe. */

@@ -168,17 +168,28 @@ rnd_viewport_parse(const char *s, rnd_viewport *vp, tsr_err *err)
                            "viewport: vw and vh must be integers in 1..%u, got '%s'", MAX_OUT, q);
     }
     if (n == 6) {
-        double r[4];
+        /* PS3.18 8.3.5.1.3 lets the region's values be elided: an empty field takes its
+         * default (0 for sx/sy, "to the edge" for sw/sh). */
+        double r[4] = {0.0, 0.0, 0.0, 0.0};
+        int elided[4];
         for (int i = 0; i < 4; i++) {
-            if (parse_number(start[i + 2], end[i + 2], &r[i])) {
+            elided[i] = start[i + 2] == end[i + 2];
+            if (!elided[i] && parse_number(start[i + 2], end[i + 2], &r[i])) {
                 return tsr_err_set(err, TSR_EINVAL, "viewport: %s is not a finite number in '%s'",
                                    names[i + 2], q);
             }
         }
+        /* A half-given origin ("5,,") is far more likely a client bug than a request for
+         * y = 0, so the origin is elided whole or not at all. */
+        if (elided[0] != elided[1]) {
+            return tsr_err_set(err, TSR_EINVAL,
+                               "viewport: sx and sy must both be given or both elided, got '%s'",
+                               q);
+        }
         if (r[0] < 0 || r[1] < 0) {
             return tsr_err_set(err, TSR_EINVAL, "viewport: sx and sy must be >= 0, got '%s'", q);
         }
-        if (r[2] == 0 || r[3] == 0) {
+        if ((!elided[2] && r[2] == 0) || (!elided[3] && r[3] == 0)) {
             return tsr_err_set(err, TSR_EINVAL, "viewport: sw and sh must be nonzero, got '%s'", q);
         }
         v.has_region = 1;
@@ -186,6 +197,8 @@ rnd_viewport_parse(const char *s, rnd_viewport *vp, tsr_err *err)
         v.sy = r[1];
         v.sw = r[2];
         v.sh = r[3];
+        v.sw_to_edge = elided[2];
+        v.sh_to_edge = elided[3];
     }
     *vp = v;
     return TSR_OK;
@@ -623,8 +636,9 @@ rnd_resample(const rnd_image *src, double pixel_aspect, const rnd_viewport *vp, 
                            (unsigned)vp->vw, (unsigned)vp->vh, MAX_OUT);
     }
     if (vp && vp->has_region &&
-        (!isfinite(vp->sx) || !isfinite(vp->sy) || !isfinite(vp->sw) || !isfinite(vp->sh) ||
-         vp->sx < 0 || vp->sy < 0 || vp->sw == 0 || vp->sh == 0)) {
+        (!isfinite(vp->sx) || !isfinite(vp->sy) || vp->sx < 0 || vp->sy < 0 ||
+         (!vp->sw_to_edge && (!isfinite(vp->sw) || vp->sw == 0)) ||
+         (!vp->sh_to_edge && (!isfinite(vp->sh) || vp->sh == 0)))) {
         return tsr_err_set(err, TSR_EINVAL, "resample: invalid viewport region");
     }
 
@@ -645,12 +659,21 @@ rnd_resample(const rnd_image *src, double pixel_aspect, const rnd_viewport *vp, 
     double rx = 0.0, ry = 0.0, rw = lw, rh = lh;
     int flip_x = 0, flip_y = 0;
     if (vp && vp->has_region) {
-        rw = region_axis(vp->sx, vp->sw, lw, &rx, &flip_x);
-        rh = region_axis(vp->sy, vp->sh, lh, &ry, &flip_y);
+        /* Elided sw/sh run to the far edge, measured in the same logical coordinates as the
+         * rest of the region (for square pixels: columns - sx, rows - sy). */
+        double vsw = vp->sw_to_edge ? lw - vp->sx : vp->sw;
+        double vsh = vp->sh_to_edge ? lh - vp->sy : vp->sh;
+        if ((vp->sw_to_edge && !(vsw > 0.0)) || (vp->sh_to_edge && !(vsh > 0.0))) {
+            return tsr_err_set(err, TSR_EINVAL,
+                               "viewport origin %g,%g lies outside the %.0fx%.0f image", vp->sx,
+                               vp->sy, lw, lh);
+        }
+        rw = region_axis(vp->sx, vsw, lw, &rx, &flip_x);
+        rh = region_axis(vp->sy, vsh, lh, &ry, &flip_y);
         if (!(rw > 1e-9) || !(rh > 1e-9)) {
             return tsr_err_set(err, TSR_EINVAL,
                                "viewport region %g,%g,%g,%g lies outside the %.0fx%.0f image",
-                               vp->sx, vp->sy, vp->sw, vp->sh, lw, lh);
+                               vp->sx, vp->sy, vsw, vsh, lw, lh);
         }
     }
     double ow = rw, oh = rh;

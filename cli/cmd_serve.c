@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_serve.c: `tessera serve`: opens the store and serves DICOMweb until SIGINT/SIGTERM. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "config.h"
+#include "http.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char k_usage[] =
+    "usage: tessera serve --data DIR [options]\n"
+    "\n"
+    "Serves the studies stored under DIR over DICOMweb (QIDO-RS, WADO-RS, STOW-RS, rendered and\n"
+    "thumbnail resources) at /dicomweb, and the viewer's static files. Stops cleanly on SIGINT or\n"
+    "SIGTERM, letting requests in flight finish.\n";
+
+int
+cli_serve(int argc, char **argv)
+{
+    cfg_option opts[] = {
+        CFG("data", CFG_STRING, "", 0, 0, "data directory (index and instance files); required"),
+        CFG("listen", CFG_STRING, "127.0.0.1:8080", 0, 0,
+         "address:port to listen on (CivetWeb syntax; port 0 picks a free port)"),
+        CFG("web-root", CFG_STRING, "", 0, 0, "folder of static files served at / (the viewer)"),
+        CFG("public-url", CFG_STRING, "", 0, 0,
+         "base URL of /dicomweb in responses (default: from each request's Host header)"),
+        CFG("cors-origins", CFG_STRING, "", 0, 0,
+         "comma-separated origins allowed to call the API from a browser, or * (default: none)"),
+        CFG("threads", CFG_LONG, "16", 1, 1024, "connection threads"),
+        CFG("max-upload-mb", CFG_LONG, "2048", 1, 1 << 20, "largest STOW-RS request body, MiB"),
+        CFG("max-instance-mb", CFG_LONG, "1024", 1, 1 << 20, "largest single instance, MiB"),
+        CFG("qido-max", CFG_LONG, "1000", 1, 1000000, "most results in one QIDO-RS response"),
+        CFG("thumbnail-size", CFG_LONG, "192", 16, 1024, "thumbnail box in pixels"),
+        CFG("request-timeout-ms", CFG_LONG, "30000", 100, 3600000,
+         "time a connection may stay silent"),
+        CFG("log-level", CFG_LONG, "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug"),
+    };
+    int n = (int)(sizeof opts / sizeof opts[0]);
+    char *pos[1];
+    int n_pos;
+    int rc = cfg_parse(opts, n, argc, argv, k_usage, pos, 0, &n_pos);
+    if (rc) {
+        return rc == 1 ? 0 : 2;
+    }
+    if (!cfg_get(opts, n, "data")->value[0]) {
+        fprintf(stderr, "tessera serve: --data DIR is required (try --help)\n");
+        return 2;
+    }
+    tsr_log_level = (int)cfg_get(opts, n, "log-level")->num;
+
+    /* Signals are taken by sigwait below, so no thread is interrupted by them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    store_opts so = {0};
+    so.dir = cfg_get(opts, n, "data")->value;
+    so.max_instance = (uint64_t)cfg_get(opts, n, "max-instance-mb")->num << 20;
+    store *st = NULL;
+    tsr_err err = {0};
+    if (store_open(&so, &st, &err) != TSR_OK) {
+        fprintf(stderr, "tessera serve: %s\n", err.msg);
+        return 1;
+    }
+    http_opts ho = {0};
+    ho.listen = cfg_get(opts, n, "listen")->value;
+    ho.web_root = cfg_get(opts, n, "web-root")->value;
+    ho.public_url = cfg_get(opts, n, "public-url")->value[0] ? cfg_get(opts, n, "public-url")->value
+                                                             : NULL;
+    ho.cors_origins = cfg_get(opts, n, "cors-origins")->value;
+    ho.threads = (int)cfg_get(opts, n, "threads")->num;
+    ho.max_upload = (uint64_t)cfg_get(opts, n, "max-upload-mb")->num << 20;
+    ho.qido_max = cfg_get(opts, n, "qido-max")->num;
+    ho.thumbnail_size = (int)cfg_get(opts, n, "thumbnail-size")->num;
+    ho.request_timeout_ms = (int)cfg_get(opts, n, "request-timeout-ms")->num;
+    http_server *srv = NULL;
+    if (http_start(&ho, st, &srv, &err) != TSR_OK) {
+        fprintf(stderr, "tessera serve: %s\n", err.msg);
+        store_close(st);
+        return 1;
+    }
+    long studies = 0, instances = 0;
+    store_counts(st, &studies, NULL, &instances, NULL);
+    const char *listen = ho.listen;
+    const char *colon = strrchr(listen, ':');
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - listen) : 0, listen);
+    if (!host[0] || strcmp(host, "0.0.0.0") == 0) {
+        snprintf(host, sizeof host, "127.0.0.1");
+    }
+    printf("tessera: serving %ld studies (%ld instances) from %s\n"
+           "tessera: listening on http://%s:%d/  (DICOMweb at http://%s:%d/dicomweb)\n",
+           studies, instances, store_dir(st), host, http_port(srv), host, http_port(srv));
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    printf("tessera: %s received, finishing requests in flight\n",
+           sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stdout);
+    http_stop(srv);
+    store_close(st);
+    printf("tessera: stopped\n");
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* http.h: the Tessera HTTP server: DICOMweb (PS3.18) under /dicomweb on an embedded CivetWeb,
+ * and the static viewer. A thin layer: requests are parsed here and handed to the store
+ * (index, files) and the render core; nothing here knows pixel formats or SQL. */
+#ifndef TSR_HTTP_H
+#define TSR_HTTP_H
+
+#include "store.h"
+#include "tsr_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct http_opts {
+    const char *listen;       /* "127.0.0.1:8080"; CivetWeb listening_ports syntax */
+    const char *web_root;     /* static files ("" or NULL: none) */
+    const char *public_url;   /* base URL of /dicomweb in responses; NULL: from the Host header */
+    const char *cors_origins; /* comma-separated allowed origins, "*" for any, NULL/"": off */
+    int threads;              /* connection threads (0: 16) */
+    uint64_t max_upload;      /* bytes of one STOW-RS request body (0: 2 GiB) */
+    long qido_max;            /* results per QIDO page at most (0: 1000) */
+    int thumbnail_size;       /* default thumbnail box in pixels (0: 192) */
+    int request_timeout_ms;   /* idle time a connection may take (0: 30000) */
+} http_opts;
+
+typedef struct http_server http_server;
+
+/* Starts serving. `st` is borrowed and must outlive the server. On success *out owns the server
+ * (http_stop). The error names what failed (e.g. the port is in use). */
+int http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err);
+
+/* The first listening port (useful with port 0). */
+int http_port(const http_server *s);
+
+/* Stops accepting, lets in-flight requests finish, and frees the server. NULL: no-op. */
+void http_stop(http_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/* rendered.c: rendered and thumbnail resources (PS3.18 8.3.5, 10.4.1.1.3) for studies, series,
+ * instances and frames: window, viewport, quality and burned-in annotation, JPEG or PNG. */
+#define _GNU_SOURCE
+#include "http_internal.h"
+#include "negotiate.h"
+#include "rnd.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct render_params {
+    rnd_voi_req voi;
+    int has_viewport;
+    rnd_viewport vp;
+    int quality;
+    int annotate_patient, annotate_technique;
+    rnd_format fmt;
+} render_params;
+
+/* window=center,width[,function] */
+static int
+parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%.255s", s);
+    char *parts[4];
+    int n = 0;
+    for (char *p = buf; n < 4;) {
+        parts[n++] = p;
+        char *c = strchr(p, ',');
+        if (!c) {
+            break;
+        }
+        *c = '\0';
+        p = c + 1;
+    }
+    if (n < 2 || n > 3) {
+        snprintf(msg, cap, "window must be center,width[,function], got '%.60s'", s);
+        return -1;
+    }
+    double v[2];
+    for (int i = 0; i < 2; i++) {
+        char *end;
+        v[i] = strtod(parts[i], &end);
+        if (end == parts[i] || *end || !isfinite(v[i])) {
+            snprintf(msg, cap, "window: '%.30s' is not a number", parts[i]);
+            return -1;
+        }
+    }
+    if (v[1] <= 0) {
+        snprintf(msg, cap, "window: width must be > 0, got %g", v[1]);
+        return -1;
+    }
+    rnd_voi_fn fn = RND_VOI_LINEAR;
+    if (n == 3 && rnd_voi_fn_parse(parts[2], &fn) != 0) {
+        snprintf(msg, cap, "window: function must be linear, linear-exact or sigmoid, got '%.30s'",
+                 parts[2]);
+        return -1;
+    }
+    if (fn == RND_VOI_LINEAR && v[1] < 1) {
+        snprintf(msg, cap, "window: a LINEAR width must be >= 1, got %g", v[1]);
+        return -1;
+    }
+    voi->mode = RND_VOI_MODE_WINDOW;
+    voi->center = v[0];
+    voi->width = v[1];
+    voi->fn = fn;
+    return 0;
+}
+
+/* Reads the query parameters; unknown ones are named in a Warning. Returns 0, or -1 after
+ * sending a 400. */
+static int
+parse_params(http_req *r, int thumbnail, render_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->quality = thumbnail ? 80 : 90;
+    char v[256], msg[200];
+    int has;
+    if ((has = http__param(r->query, "window", v, sizeof v)) != 0) {
+        if (has < 0 || parse_window(v, &p->voi, msg, sizeof msg) != 0) {
+            http__error(r, 400, "%s", has < 0 ? "malformed window parameter" : msg);
+            return -1;
+        }
+    }
+    if ((has = http__param(r->query, "viewport", v, sizeof v)) != 0) {
+        tsr_err err = {0};
+        if (has < 0 || rnd_viewport_parse(v, &p->vp, &err) != TSR_OK) {
+            http__error(r, 400, "%s", has < 0 ? "malformed viewport parameter" : err.msg);
+            return -1;
+        }
+        p->has_viewport = 1;
+    } else if (thumbnail) {
+        int t = r->srv->opts.thumbnail_size;
+        p->vp.vw = (uint32_t)t;
+        p->vp.vh = (uint32_t)t;
+        p->has_viewport = 1;
+    }
+    if ((has = http__param(r->query, "quality", v, sizeof v)) != 0) {
+        char *end;
+        long q = has > 0 ? strtol(v, &end, 10) : -1;
+        if (has < 0 || end == v || *end || q < 1 || q > 100) {
+            http__error(r, 400, "quality must be an integer 1..100");
+            return -1;
+        }
+        p->quality = (int)q;
+    }
+    if ((has = http__param(r->query, "annotation", v, sizeof v)) != 0) {
+        for (char *tok = strtok(v, ","); has > 0 && tok; tok = strtok(NULL, ",")) {
+            if (strcmp(tok, "patient") == 0) {
+                p->annotate_patient = 1;
+            } else if (strcmp(tok, "technique") == 0) {
+                p->annotate_technique = 1;
+            } else {
+                http__error(r, 400, "annotation must be patient and/or technique, got '%.40s'",
+                            tok);
+                return -1;
+            }
+        }
+        if (has < 0) {
+            http__error(r, 400, "malformed annotation parameter");
+            return -1;
+        }
+    }
+    /* Everything else is ignored, and said so. */
+    static const char *known[] = {"window", "viewport", "quality", "annotation", "accept",
+                                  "charset"};
+    const char *q = r->query;
+    while (*q) {
+        size_t k = strcspn(q, "=&");
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            ok |= strlen(known[i]) == k && strncmp(q, known[i], k) == 0;
+        }
+        if (!ok && k > 0) {
+            http__warn(r, "query parameter '%.*s' is not supported and was ignored",
+                       (int)(k < 40 ? k : 40), q);
+        }
+        q += strcspn(q, "&");
+        q += *q == '&';
+    }
+    return 0;
+}
+
+/* Renders frame `index` of the stored file `path` into encoded bytes. */
+static int
+render_one(http_req *r, const store_instance *inst, uint32_t index, const render_params *p,
+           rnd_buf *out, char *window_hdr, size_t whcap, tsr_err *err)
+{
+    rnd_dicom *d = NULL;
+    rnd_frame *f = NULL;
+    rnd_image img = {0}, sized = {0};
+    rnd_voi_used used;
+    int rc = rnd_dicom_open(inst->path, NULL, &d, err);
+    if (rc == TSR_OK) {
+        const rnd_info *info = rnd_dicom_info(d);
+        if (index >= info->frames) {
+            rc = tsr_err_set(err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
+                             index + 1, info->frames);
+        }
+    }
+    if (rc == TSR_OK) {
+        rc = rnd_dicom_decode_frame(d, index, &f, err);
+    }
+    const rnd_info *info = d ? rnd_dicom_info(d) : NULL;
+    if (rc == TSR_OK) {
+        rc = rnd_render_frame(info, index, f, &p->voi, &img, &used, err);
+    }
+    if (rc == TSR_OK) {
+        rc = rnd_resample(&img, rnd_pixel_aspect(info), p->has_viewport ? &p->vp : NULL, &sized,
+                          err);
+    }
+    if (rc == TSR_OK && (p->annotate_patient || p->annotate_technique)) {
+        rnd_annotation a;
+        memset(&a, 0, sizeof a);
+        char l[6][128];
+        if (p->annotate_patient) {
+            snprintf(l[0], sizeof l[0], "%.120s", inst->patient_name);
+            snprintf(l[1], sizeof l[1], "ID %s", inst->patient_id);
+            snprintf(l[2], sizeof l[2], "%.8s %.64s", inst->study_date, inst->study_description);
+            a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[0];
+            a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[1];
+            a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[2];
+        }
+        if (p->annotate_technique) {
+            if (used.mode == RND_VOI_MODE_FILE_LUT) {
+                snprintf(l[3], sizeof l[3], "VOI LUT %d", used.index + 1);
+            } else {
+                snprintf(l[3], sizeof l[3], "W %.6g L %.6g", used.width, used.center);
+            }
+            snprintf(l[4], sizeof l[4], "%s  Im %d  Fr %u/%u", info->modality,
+                     inst->instance_number, index + 1, info->frames);
+            snprintf(l[5], sizeof l[5], "%ux%u", info->columns, info->rows);
+            a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[3];
+            a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[4];
+            a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[5];
+        }
+        rc = rnd_annotate(&sized, &a, err);
+    }
+    if (rc == TSR_OK) {
+        rc = rnd_encode(&sized, p->fmt, p->quality, out, err);
+    }
+    if (rc == TSR_OK && window_hdr) {
+        snprintf(window_hdr, whcap, "X-Tessera-Window: %.17g,%.17g,%s\r\n", used.center,
+                 used.width, rnd_voi_fn_name(used.fn));
+    }
+    (void)r;
+    rnd_image_free(&sized);
+    rnd_image_free(&img);
+    rnd_frame_free(f);
+    rnd_dicom_close(d);
+    return rc;
+}
+
+typedef struct pick_ctx {
+    store_instance *v;
+    int n, cap;
+} pick_ctx;
+
+static int
+pick_collect(void *user, const store_instance *inst)
+{
+    pick_ctx *c = user;
+    if (inst->frames == 0) {
+        return 0; /* no pixels: nothing to render (SR, RT plan...) */
+    }
+    if (c->n == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 64;
+        store_instance *v = realloc(c->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            return TSR_ENOMEM;
+        }
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = *inst;
+    return 0;
+}
+
+void
+http__rendered(http_req *r, int thumbnail)
+{
+    static const char *const offered[] = {"image/jpeg", "image/png"};
+    int chosen;
+    neg_list l;
+    if (http__negotiate(r, offered, 2, &chosen, &l) != 0) {
+        return;
+    }
+    int mixed = neg_has_dicom_and_rendered(&l);
+    neg_list_free(&l);
+    if (mixed) {
+        http__error(r, 400, "Accept mixes DICOM and rendered media types");
+        return;
+    }
+    render_params p;
+    if (parse_params(r, thumbnail, &p) != 0) {
+        return;
+    }
+    p.fmt = chosen == 1 ? RND_FMT_PNG : RND_FMT_JPEG;
+
+    tsr_err err = {0};
+    pick_ctx c = {0};
+    int rc;
+    uint32_t frame_index = 0;
+    if (r->instance[0]) {
+        store_instance inst;
+        rc = store_find_instance(r->srv->st, r->study, r->series, r->instance, &inst, &err);
+        if (rc == TSR_OK && inst.frames == 0) {
+            rc = tsr_err_set(&err, TSR_ENOTFOUND, "instance %s has no pixel data to render",
+                             r->instance);
+        }
+        if (rc == TSR_OK) {
+            rc = pick_collect(&c, &inst) == 0 ? TSR_OK : TSR_ENOMEM;
+        }
+        if (rc == TSR_OK && r->frames[0]) {
+            char *end;
+            unsigned long f = strtoul(r->frames, &end, 10);
+            if (*end == ',') {
+                rc = tsr_err_set(&err, TSR_EINVAL,
+                                 "render one frame per request (frame lists are not rendered)");
+            } else if (*end || f == 0) {
+                rc = tsr_err_set(&err, TSR_EINVAL, "frame '%.40s' is not a frame number",
+                                 r->frames);
+            } else if (f > inst.frames) {
+                rc = tsr_err_set(&err, TSR_ENOTFOUND,
+                                 "frame %lu does not exist: the instance has %u", f, inst.frames);
+            }
+            frame_index = (uint32_t)f - 1;
+        } else if (rc == TSR_OK && thumbnail) {
+            frame_index = inst.frames / 2;
+        }
+    } else {
+        rc = store_each_instance(r->srv->st, r->study, r->series[0] ? r->series : NULL,
+                                 pick_collect, &c, &err);
+        if (rc == TSR_OK && c.n == 0) {
+            rc = tsr_err_set(&err, TSR_ENOTFOUND, "nothing to render: no images here");
+        }
+    }
+    if (rc != TSR_OK) {
+        free(c.v);
+        http__error_status(r, rc, &err);
+        return;
+    }
+    const char *ctype = offered[chosen];
+    char whdr[160] = "";
+    if (r->instance[0] || thumbnail) {
+        /* one image: the instance's frame, or for a study/series thumbnail the middle image */
+        const store_instance *inst = r->instance[0] ? &c.v[0] : &c.v[c.n / 2];
+        if (!r->instance[0]) {
+            frame_index = inst->frames / 2;
+        }
+        rnd_buf out = {0};
+        rc = render_one(r, inst, frame_index, &p, &out, whdr, sizeof whdr, &err);
+        if (rc == TSR_OK) {
+            http__send(r, 200, ctype, out.data, out.len, whdr);
+        } else {
+            http__error_status(r, rc, &err);
+        }
+        rnd_buf_free(&out);
+        free(c.v);
+        return;
+    }
+    /* A rendered study or series: every instance's first frame, one part each. */
+    char boundary[40], mct[160], ph[200];
+    http__boundary(boundary);
+    snprintf(mct, sizeof mct, "multipart/related; type=\"%s\"; boundary=%s", ctype, boundary);
+    http__head(r, 200, mct, -1, "Transfer-Encoding: chunked\r\n");
+    for (int i = 0; i < c.n && strcmp(r->method, "HEAD") != 0; i++) {
+        rnd_buf out = {0};
+        tsr_err e2 = {0};
+        if (render_one(r, &c.v[i], 0, &p, &out, NULL, 0, &e2) != TSR_OK) {
+            TSR_LOG(TSR_LOG_WARN, "rendered: %s: %s", c.v[i].sop_instance_uid, e2.msg);
+            continue;
+        }
+        int n = snprintf(ph, sizeof ph, "--%s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                         boundary, ctype, out.len);
+        int ok = mg_send_chunk(r->conn, ph, (unsigned)n) > 0 &&
+                 mg_send_chunk(r->conn, (const char *)out.data, (unsigned)out.len) > 0 &&
+                 mg_send_chunk(r->conn, "\r\n", 2) > 0;
+        rnd_buf_free(&out);
+        if (!ok) {
+            break;
+        }
+    }
+    if (strcmp(r->method, "HEAD") != 0) {
+        int n = snprintf(ph, sizeof ph, "--%s--\r\n", boundary);
+        mg_send_chunk(r->conn, ph, (unsigned)n);
+        mg_send_chunk(r->conn, "", 0);
+    }
+    free(c.v);
+}

@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c: CivetWeb start/stop, the /dicomweb router, CORS, and the response helpers every
+ * handler uses (JSON errors, Warning headers). */
+#define _GNU_SOURCE
+#include "http_internal.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- responses */
+
+static const char *
+reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return "Error";
+    }
+}
+
+/* Appends CORS headers when the request's Origin is allowed. */
+static size_t
+cors_headers(http_req *r, char *out, size_t cap)
+{
+    const char *origin = mg_get_header(r->conn, "Origin");
+    const char *allowed = r->srv->cors;
+    if (!origin || !allowed[0] || strlen(origin) > 256) {
+        return 0;
+    }
+    int ok = strcmp(allowed, "*") == 0;
+    for (const char *p = allowed; !ok && *p;) {
+        size_t n = strcspn(p, ",");
+        ok = n == strlen(origin) && strncmp(p, origin, n) == 0;
+        p += n + (p[n] == ',');
+        while (*p == ' ') {
+            p++;
+        }
+    }
+    if (!ok) {
+        return 0;
+    }
+    for (const char *c = origin; *c; c++) {
+        if ((unsigned char)*c < 0x21 || *c == ',') {
+            return 0; /* header injection or a list: not an origin */
+        }
+    }
+    int n = snprintf(out, cap,
+                     "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+                     "Access-Control-Expose-Headers: Warning, Content-Location, Content-Type, "
+                     "Content-Length, Location, ETag, X-Tessera-Window\r\n",
+                     origin);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void
+http__warn(http_req *r, const char *fmt, ...)
+{
+    size_t n = strlen(r->warning);
+    if (n + 8 >= sizeof r->warning) {
+        return;
+    }
+    if (n) {
+        n += (size_t)snprintf(r->warning + n, sizeof r->warning - n, "; ");
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->warning + n, sizeof r->warning - n, fmt, ap);
+    va_end(ap);
+    /* a header value: no control characters or quotes */
+    for (char *c = r->warning; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == '"') {
+            *c = ' ';
+        }
+    }
+}
+
+void
+http__head(http_req *r, int status, const char *content_type, long long len, const char *extra)
+{
+    char hdr[4096];
+    size_t at = (size_t)snprintf(hdr, sizeof hdr, "HTTP/1.1 %d %s\r\n", status, reason(status));
+    if (content_type) {
+        at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Content-Type: %s\r\n", content_type);
+    }
+    if (len >= 0) {
+        at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Content-Length: %lld\r\n", len);
+    }
+    if (r->warning[0] && at < sizeof hdr) {
+        at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Warning: 299 tessera \"%s\"\r\n",
+                               r->warning);
+    }
+    if (at < sizeof hdr) {
+        at += cors_headers(r, hdr + at, sizeof hdr - at);
+    }
+    if (extra && at < sizeof hdr) {
+        at += (size_t)snprintf(hdr + at, sizeof hdr - at, "%s", extra);
+    }
+    if (at < sizeof hdr) {
+        at += (size_t)snprintf(hdr + at, sizeof hdr - at, "\r\n");
+    }
+    if (at >= sizeof hdr) {
+        at = sizeof hdr - 1;
+    }
+    mg_write(r->conn, hdr, at);
+}
+
+void
+http__send(http_req *r, int status, const char *content_type, const void *body, size_t len,
+           const char *extra)
+{
+    http__head(r, status, content_type, (long long)len, extra);
+    if (len && strcmp(r->method, "HEAD") != 0) {
+        mg_write(r->conn, body, len);
+    }
+}
+
+static void
+json_escape(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+void
+http__error(http_req *r, int status, const char *fmt, ...)
+{
+    char msg[512], esc[1100], body[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_escape(esc, sizeof esc, msg);
+    int n = snprintf(body, sizeof body, "{\"status\":%d,\"error\":\"%s\",\"message\":\"%s\"}\n",
+                     status, reason(status), esc);
+    http__send(r, status, "application/json", body, (size_t)n, NULL);
+}
+
+void
+http__error_status(http_req *r, int code, const tsr_err *err)
+{
+    int status = tsr_status_http(code);
+    http__error(r, status, "%s", err && err->msg[0] ? err->msg : tsr_status_message(code));
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int
+hexv(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int
+http__param(const char *qs, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = qs ? qs : "";
+    while (*p) {
+        const char *end = p + strcspn(p, "&");
+        if ((size_t)(end - p) >= nl && strncmp(p, name, nl) == 0 &&
+            (p[nl] == '=' || p + nl == end)) {
+            const char *v = p + nl + (p[nl] == '=');
+            size_t o = 0;
+            while (v < end) {
+                int c = (unsigned char)*v;
+                if (c == '%') {
+                    if (end - v < 3 || hexv(v[1]) < 0 || hexv(v[2]) < 0) {
+                        return -1;
+                    }
+                    c = hexv(v[1]) * 16 + hexv(v[2]);
+                    v += 3;
+                    if (c == 0) {
+                        return -1;
+                    }
+                } else {
+                    v++;
+                }
+                if (o + 1 >= cap) {
+                    return -1;
+                }
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+void
+http__boundary(char out[40])
+{
+    uint8_t rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        uint64_t t = tsr_now_ns();
+        memcpy(rnd, &t, 8);
+        memcpy(rnd + 8, &t, 8);
+    }
+    for (int i = 0; i < 16; i++) {
+        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+    }
+}
+
+/* The base URL for RetrieveURL and BulkDataURI: the configured public URL, else this request's
+ * Host (checked to be a plausible host[:port]). */
+static void
+request_base(http_req *r)
+{
+    if (r->srv->public_url[0]) {
+        snprintf(r->base, sizeof r->base, "%s", r->srv->public_url);
+        return;
+    }
+    const char *host = mg_get_header(r->conn, "Host");
+    int ok = host && host[0] && strlen(host) < 256;
+    for (const char *c = host; ok && *c; c++) {
+        ok = isalnum((unsigned char)*c) || strchr(".-:[]_", *c);
+    }
+    if (ok) {
+        snprintf(r->base, sizeof r->base, "%s://%s/dicomweb", r->ri->is_ssl ? "https" : "http",
+                 host);
+    } else {
+        snprintf(r->base, sizeof r->base, "http://127.0.0.1:%d/dicomweb", r->srv->port);
+    }
+}
+
+static int
+valid_uid(const char *s, size_t n)
+{
+    if (n == 0 || n > 64) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]) && s[i] != '.') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+/* Splits the path after /dicomweb into segments (at most 12; bulkdata paths keep the rest). */
+static int
+split(const char *path, char seg[][260], int max)
+{
+    int n = 0;
+    const char *p = path;
+    while (*p == '/') {
+        p++;
+    }
+    while (*p && n < max) {
+        size_t k = strcspn(p, "/");
+        if (k >= 260) {
+            return -1;
+        }
+        memcpy(seg[n], p, k);
+        seg[n][k] = '\0';
+        n++;
+        p += k;
+        while (*p == '/') {
+            p++;
+        }
+    }
+    return *p ? -1 : n;
+}
+
+static int
+take_uid(http_req *r, const char *seg, char *dst, const char *what)
+{
+    size_t n = strlen(seg);
+    if (!valid_uid(seg, n)) {
+        http__error(r, 400, "%s '%.80s' is not a valid UID (digits and dots, at most 64)", what,
+                    seg);
+        return -1;
+    }
+    memcpy(dst, seg, n + 1);
+    return 0;
+}
+
+static void
+method_not_allowed(http_req *r, const char *allow)
+{
+    char extra[96];
+    snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":405,\"error\":\"Method Not Allowed\",\"message\":\"%s is not "
+                     "allowed here; allowed: %s\"}\n",
+                     r->method, allow);
+    http__send(r, 405, "application/json", body, (size_t)n, extra);
+}
+
+static int
+is_get(http_req *r)
+{
+    if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
+        return 1;
+    }
+    method_not_allowed(r, "GET, HEAD");
+    return 0;
+}
+
+static void
+route(http_req *r, const char *path)
+{
+    char seg[12][260];
+    int n = split(path, seg, 12);
+    if (n <= 0) {
+        http__error(r, n < 0 ? 400 : 404, n < 0 ? "path too long or too deep"
+                                                : "no resource here; try /dicomweb/studies");
+        return;
+    }
+    if (strcmp(seg[0], "series") == 0 && n == 1) {
+        if (is_get(r)) {
+            http__qido(r, STORE_SERIES);
+        }
+        return;
+    }
+    if (strcmp(seg[0], "instances") == 0 && n == 1) {
+        if (is_get(r)) {
+            http__qido(r, STORE_INSTANCE);
+        }
+        return;
+    }
+    if (strcmp(seg[0], "studies") != 0) {
+        http__error(r, 404, "no resource /dicomweb/%.80s", seg[0]);
+        return;
+    }
+    if (n == 1) {
+        if (strcmp(r->method, "POST") == 0) {
+            http__stow(r);
+        } else if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
+            http__qido(r, STORE_STUDY);
+        } else {
+            method_not_allowed(r, "GET, HEAD, POST");
+        }
+        return;
+    }
+    if (take_uid(r, seg[1], r->study, "study") != 0) {
+        return;
+    }
+    if (n == 2) {
+        if (strcmp(r->method, "POST") == 0) {
+            http__stow(r);
+        } else if (is_get(r)) {
+            http__retrieve(r);
+        }
+        return;
+    }
+    int i = 2;
+    if (strcmp(seg[i], "series") == 0) {
+        if (n == 3) {
+            if (is_get(r)) {
+                http__qido(r, STORE_SERIES);
+            }
+            return;
+        }
+        if (take_uid(r, seg[3], r->series, "series") != 0) {
+            return;
+        }
+        i = 4;
+        if (n == 4) {
+            if (is_get(r)) {
+                http__retrieve(r);
+            }
+            return;
+        }
+        if (strcmp(seg[i], "instances") == 0) {
+            if (n == 5) {
+                if (is_get(r)) {
+                    http__qido(r, STORE_INSTANCE);
+                }
+                return;
+            }
+            if (take_uid(r, seg[5], r->instance, "instance") != 0) {
+                return;
+            }
+            i = 6;
+            if (n == 6) {
+                if (is_get(r)) {
+                    http__retrieve(r);
+                }
+                return;
+            }
+        }
+    } else if (strcmp(seg[i], "instances") == 0 && n == 3) {
+        if (is_get(r)) {
+            http__qido(r, STORE_INSTANCE);
+        }
+        return;
+    }
+    if (!is_get(r)) {
+        return;
+    }
+    const char *res = seg[i];
+    int rest = n - i - 1;
+    if (strcmp(res, "metadata") == 0 && rest == 0) {
+        http__metadata(r);
+    } else if (strcmp(res, "rendered") == 0 && rest == 0) {
+        http__rendered(r, 0);
+    } else if (strcmp(res, "thumbnail") == 0 && rest == 0) {
+        http__rendered(r, 1);
+    } else if (strcmp(res, "frames") == 0 && r->instance[0] && rest >= 1 && rest <= 2) {
+        snprintf(r->frames, sizeof r->frames, "%s", seg[i + 1]);
+        if (rest == 1) {
+            http__frames(r);
+        } else if (strcmp(seg[i + 2], "rendered") == 0) {
+            http__rendered(r, 0);
+        } else if (strcmp(seg[i + 2], "thumbnail") == 0) {
+            http__rendered(r, 1);
+        } else {
+            http__error(r, 404, "no resource '%.80s' under frames", seg[i + 2]);
+        }
+    } else if (strcmp(res, "bulkdata") == 0 && r->instance[0] && rest >= 1) {
+        size_t at = 0;
+        for (int k = i + 1; k < n && at < sizeof r->bulk; k++) {
+            at += (size_t)snprintf(r->bulk + at, sizeof r->bulk - at, "%s%s", k > i + 1 ? "/" : "",
+                                   seg[k]);
+        }
+        http__bulkdata(r);
+    } else {
+        http__error(r, 404, "no resource '%.80s' here", res);
+    }
+}
+
+static void
+preflight(http_req *r)
+{
+    char extra[512];
+    const char *want = mg_get_header(r->conn, "Access-Control-Request-Headers");
+    int ok_headers = want && strlen(want) < 256;
+    for (const char *c = want; ok_headers && *c; c++) {
+        ok_headers = isalnum((unsigned char)*c) || strchr("-_, ", *c);
+    }
+    snprintf(extra, sizeof extra,
+             "Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS\r\n"
+             "Access-Control-Allow-Headers: %s\r\nAccess-Control-Max-Age: 600\r\n",
+             ok_headers ? want : "Accept, Content-Type, Authorization");
+    http__head(r, 204, NULL, -1, extra);
+}
+
+static int
+dicomweb_handler(struct mg_connection *conn, void *cbdata)
+{
+    http_server *srv = cbdata;
+    http_req r;
+    memset(&r, 0, sizeof r);
+    r.conn = conn;
+    r.srv = srv;
+    r.ri = mg_get_request_info(conn);
+    r.method = r.ri->request_method;
+    r.query = r.ri->query_string ? r.ri->query_string : "";
+    request_base(&r);
+    const char *uri = r.ri->local_uri_raw ? r.ri->local_uri_raw : r.ri->local_uri;
+    uint64_t t0 = tsr_now_ns();
+    if (strcmp(r.method, "OPTIONS") == 0) {
+        preflight(&r);
+    } else if (strncmp(uri, "/dicomweb", 9) == 0 && (uri[9] == '/' || uri[9] == '\0')) {
+        route(&r, uri + 9);
+    } else {
+        http__error(&r, 404, "not found");
+    }
+    TSR_LOG(TSR_LOG_DEBUG, "%s %s %.1f ms", r.method, uri, (double)(tsr_now_ns() - t0) / 1e6);
+    return 1;
+}
+
+static int
+log_message(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    TSR_LOG(TSR_LOG_WARN, "http: %s", message);
+    return 1;
+}
+
+static void
+init_library(void)
+{
+    mg_init_library(0);
+}
+
+int
+http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        return tsr_err_set(err, TSR_ENOMEM, "http: out of memory");
+    }
+    s->st = st;
+    s->opts = *opts;
+    if (!s->opts.max_upload) {
+        s->opts.max_upload = (uint64_t)2 << 30;
+    }
+    if (!s->opts.qido_max) {
+        s->opts.qido_max = 1000;
+    }
+    if (!s->opts.thumbnail_size) {
+        s->opts.thumbnail_size = 192;
+    }
+    snprintf(s->public_url, sizeof s->public_url, "%s", opts->public_url ? opts->public_url : "");
+    size_t pl = strlen(s->public_url);
+    while (pl > 0 && s->public_url[pl - 1] == '/') {
+        s->public_url[--pl] = '\0';
+    }
+    snprintf(s->cors, sizeof s->cors, "%s", opts->cors_origins ? opts->cors_origins : "");
+
+    char threads[16], timeout[16];
+    snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 16);
+    snprintf(timeout, sizeof timeout, "%d",
+             opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
+    const char *options[32];
+    int k = 0;
+    options[k++] = "listening_ports";
+    options[k++] = opts->listen && opts->listen[0] ? opts->listen : "127.0.0.1:8080";
+    options[k++] = "num_threads";
+    options[k++] = threads;
+    options[k++] = "request_timeout_ms";
+    options[k++] = timeout;
+    options[k++] = "enable_keep_alive";
+    options[k++] = "yes";
+    options[k++] = "keep_alive_timeout_ms";
+    options[k++] = "30000";
+    options[k++] = "tcp_nodelay";
+    options[k++] = "1";
+    if (opts->web_root && opts->web_root[0]) {
+        options[k++] = "document_root";
+        options[k++] = opts->web_root;
+        options[k++] = "enable_directory_listing";
+        options[k++] = "no";
+    }
+    options[k] = NULL;
+
+    /* CivetWeb needs its library state (thread keys) before the first mg_start. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_library);
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.log_message = log_message;
+    char errtxt[256] = "";
+    struct mg_error_data ed = {0};
+    ed.text = errtxt;
+    ed.text_buffer_size = sizeof errtxt;
+    struct mg_init_data init = {0};
+    init.callbacks = &cb;
+    init.user_data = s;
+    init.configuration_options = options;
+    s->ctx = mg_start2(&init, &ed);
+    if (!s->ctx) {
+        free(s);
+        return tsr_err_set(err, TSR_EIO, "cannot start the HTTP server on %s: %s",
+                           options[1], errtxt[0] ? errtxt : "unknown error");
+    }
+    struct mg_server_port ports[4];
+    int np = mg_get_server_ports(s->ctx, 4, ports);
+    s->port = np > 0 ? ports[0].port : 0;
+    mg_set_request_handler(s->ctx, "/dicomweb", dicomweb_handler, s);
+    *out = s;
+    return TSR_OK;
+}
+
+int
+http_port(const http_server *s)
+{
+    return s->port;
+}
+
+void
+http_stop(http_server *s)
+{
+    if (!s) {
+        return;
+    }
+    mg_stop(s->ctx);
+    free(s);
+}
