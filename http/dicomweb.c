@@ -31,7 +31,7 @@ http__negotiate(http_req *r, const char *const *offered, int n, int *chosen, neg
     if (neg_parse_request(mg_get_header(r->conn, "Accept"), has ? param : NULL, &l, &err) !=
         TSR_OK) {
         neg_list_free(&l);
-        http__error(r, 400, "Accept: %s", err.msg);
+        http__error(r, 400, "%s", err.msg);
         return -1;
     }
     if (neg_choose(&l, offered, n, chosen) != 0) {

@@ -98,12 +98,15 @@ http__warn(http_req *r, const char *fmt, ...)
 void
 http__head(http_req *r, int status, const char *content_type, long long len, const char *extra)
 {
+    /* CivetWeb's response API (not raw writes) so that it knows the status and length and keeps
+     * the connection alive. */
     char hdr[4096];
-    size_t at = (size_t)snprintf(hdr, sizeof hdr, "HTTP/1.1 %d %s\r\n", status, reason(status));
+    size_t at = 0;
+    hdr[0] = '\0';
     if (content_type) {
         at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Content-Type: %s\r\n", content_type);
     }
-    if (len >= 0) {
+    if (len >= 0 && at < sizeof hdr) {
         at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Content-Length: %lld\r\n", len);
     }
     if (r->warning[0] && at < sizeof hdr) {
@@ -116,13 +119,12 @@ http__head(http_req *r, int status, const char *content_type, long long len, con
     if (extra && at < sizeof hdr) {
         at += (size_t)snprintf(hdr + at, sizeof hdr - at, "%s", extra);
     }
-    if (at < sizeof hdr) {
-        at += (size_t)snprintf(hdr + at, sizeof hdr - at, "\r\n");
-    }
     if (at >= sizeof hdr) {
-        at = sizeof hdr - 1;
+        hdr[sizeof hdr - 1] = '\0';
     }
-    mg_write(r->conn, hdr, at);
+    mg_response_header_start(r->conn, status);
+    mg_response_header_add_lines(r->conn, hdr);
+    mg_response_header_send(r->conn);
 }
 
 void

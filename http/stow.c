@@ -17,7 +17,6 @@ typedef struct stow_ctx {
     int skip; /* the current part is not application/dicom */
     tsr_err err; /* a server-side failure (disk full...) */
     int fatal;
-    char refused[64][160];
 } stow_ctx;
 
 static int

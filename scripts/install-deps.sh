@@ -11,7 +11,7 @@ BUILD_PKGS=(
     libcivetweb-dev libjansson-dev libsqlite3-dev libsodium-dev
 )
 TEST_PKGS=(
-    libcmocka-dev dcmtk python3
+    libcmocka-dev dcmtk python3 nodejs
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -34,5 +34,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's nodejs comes without npm (NodeSource's includes it): the HTTP tests need both.
+if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 echo "install-deps: all ${#want[@]} packages present"

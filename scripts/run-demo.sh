@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs what is needed, builds, writes the project's own synthetic demo studies and renders
-# the demo CT with the default (soft tissue) and a bone window. Later issues make this start
-# the server on 127.0.0.1.
+# Installs what is needed, builds, writes the project's own synthetic demo studies (a 120-slice
+# CT with Hounsfield values and true geometry, a MONOCHROME1 radiograph, a colour ultrasound
+# cine), imports them into out/data and starts the server on 127.0.0.1 (Ctrl-C stops it).
+# TESSERA_PORT (default 8080) and TESSERA_DATA (default out/data) change where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +11,13 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" --target tessera
 
-out=${TESSERA_DEMO_DIR:-out/demo}
-./build/tessera demo "$out"
-ct=$(ls "$out"/ct/*.dcm | sort | sed -n '60p')
-./build/tessera render "$ct" -o "$out/ct-soft-tissue.png"
-./build/tessera render "$ct" -o "$out/ct-bone.jpg" --window 600,2000 --quality 90
-./build/tessera render "$(ls "$out"/cr/*.dcm | head -1)" -o "$out/cr.png" --viewport 512,512
-./build/tessera render "$(ls "$out"/us/*.dcm | head -1)" -o "$out/us-frame10.jpg" --frame 10
-echo "demo images written to $out/ (ct-soft-tissue.png, ct-bone.jpg, cr.png, us-frame10.jpg)"
+demo=out/demo
+data=${TESSERA_DATA:-out/data}
+port=${TESSERA_PORT:-8080}
+if [ ! -d "$demo/ct" ]; then
+    ./build/tessera demo "$demo"
+fi
+# Idempotent: instances already stored are counted as such.
+./build/tessera import --data "$data" "$demo/ct" "$demo/cr" "$demo/us"
+echo "open http://127.0.0.1:$port/ in a browser (DICOMweb at http://127.0.0.1:$port/dicomweb)"
+exec ./build/tessera serve --data "$data" --listen "127.0.0.1:$port" --web-root web

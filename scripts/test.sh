@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh --test
 
+# The HTTP tests' npm packages, exactly as locked (ctest runs them against each build).
+(cd tests/http && npm ci --no-audit --no-fund --loglevel=error)
+
 jobs=$(nproc)
 werror=OFF
 [ -n "${CI:-}" ] && werror=ON

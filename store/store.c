@@ -143,6 +143,10 @@ store_open(const store_opts *opts, store **out, tsr_err *err)
                                     : tsr_err_set(err, TSR_EIO, "cannot use %s", opts->dir);
         }
     }
+    if (strlen(s->dir) > 2000) {
+        free(s);
+        return tsr_err_set(err, TSR_EINVAL, "store: data directory path too long");
+    }
     snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", s->dir);
     s->max_instance = opts->max_instance ? opts->max_instance : (uint64_t)4 << 30;
     s->no_sync = opts->no_sync;
