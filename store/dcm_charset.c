@@ -99,23 +99,39 @@ static const char *
 iconv_name(int set)
 {
     switch (set) {
-    case S_8859_2: return "ISO-8859-2";
-    case S_8859_3: return "ISO-8859-3";
-    case S_8859_4: return "ISO-8859-4";
-    case S_8859_5: return "ISO-8859-5";
-    case S_8859_6: return "ISO-8859-6";
-    case S_8859_7: return "ISO-8859-7";
-    case S_8859_8: return "ISO-8859-8";
-    case S_8859_9: return "ISO-8859-9";
-    case S_8859_15: return "ISO-8859-15";
-    case S_TIS620: return "TIS-620";
+    case S_8859_2:
+        return "ISO-8859-2";
+    case S_8859_3:
+        return "ISO-8859-3";
+    case S_8859_4:
+        return "ISO-8859-4";
+    case S_8859_5:
+        return "ISO-8859-5";
+    case S_8859_6:
+        return "ISO-8859-6";
+    case S_8859_7:
+        return "ISO-8859-7";
+    case S_8859_8:
+        return "ISO-8859-8";
+    case S_8859_9:
+        return "ISO-8859-9";
+    case S_8859_15:
+        return "ISO-8859-15";
+    case S_TIS620:
+        return "TIS-620";
     case S_JIS0208:
-    case S_JIS0212: return "EUC-JP";
-    case S_KSX1001: return "EUC-KR";
-    case S_GB2312: return "GB2312";
-    case S_GB18030: return "GB18030";
-    case S_GBK: return "GBK";
-    default: return NULL;
+    case S_JIS0212:
+        return "EUC-JP";
+    case S_KSX1001:
+        return "EUC-KR";
+    case S_GB2312:
+        return "GB2312";
+    case S_GB18030:
+        return "GB18030";
+    case S_GBK:
+        return "GBK";
+    default:
+        return NULL;
     }
 }
 
@@ -324,9 +340,9 @@ static int
 katakana(const uint8_t *s, size_t n, dcm__buf *out)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = s[i] < 0x80                     ? add_cp(out, s[i])
+        int rc = s[i] < 0x80                    ? add_cp(out, s[i])
                  : s[i] >= 0xa1 && s[i] <= 0xdf ? add_cp(out, 0xff61u + (s[i] - 0xa1u))
-                                                 : add_replacement(out);
+                                                : add_replacement(out);
         if (rc != TSR_OK) {
             return rc;
         }
@@ -448,13 +464,11 @@ escape(const uint8_t *s, size_t n, uint8_t *g0, uint8_t *g1)
         const char *seq; /* after ESC */
         uint8_t g, set;  /* g: 0 or 1 */
     } k[] = {
-        {"(B", 0, S_ASCII},     {"(J", 0, S_ROMAJI},    {")I", 1, S_KATAKANA},
-        {"-A", 1, S_LATIN1},    {"-B", 1, S_8859_2},    {"-C", 1, S_8859_3},
-        {"-D", 1, S_8859_4},    {"-L", 1, S_8859_5},    {"-G", 1, S_8859_6},
-        {"-F", 1, S_8859_7},    {"-H", 1, S_8859_8},    {"-M", 1, S_8859_9},
-        {"-b", 1, S_8859_15},   {"-T", 1, S_TIS620},    {"$B", 0, S_JIS0208},
-        {"$@", 0, S_JIS0208},   {"$(D", 0, S_JIS0212},  {"$)C", 1, S_KSX1001},
-        {"$)A", 1, S_GB2312},
+        {"(B", 0, S_ASCII},    {"(J", 0, S_ROMAJI},   {")I", 1, S_KATAKANA}, {"-A", 1, S_LATIN1},
+        {"-B", 1, S_8859_2},   {"-C", 1, S_8859_3},   {"-D", 1, S_8859_4},   {"-L", 1, S_8859_5},
+        {"-G", 1, S_8859_6},   {"-F", 1, S_8859_7},   {"-H", 1, S_8859_8},   {"-M", 1, S_8859_9},
+        {"-b", 1, S_8859_15},  {"-T", 1, S_TIS620},   {"$B", 0, S_JIS0208},  {"$@", 0, S_JIS0208},
+        {"$(D", 0, S_JIS0212}, {"$)C", 1, S_KSX1001}, {"$)A", 1, S_GB2312},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         size_t m = strlen(k[i].seq);
@@ -558,9 +572,13 @@ dcm__to_utf8(dcm__conv *c, const dcm__charset *cs, const uint8_t *s, size_t n, i
         return iso2022(c, cs, s, n, pn, out);
     }
     switch (cs->set) {
-    case S_LATIN1: return latin1(s, n, out);
-    case S_UTF8: return dcm__utf8_sanitize(s, n, out);
-    case S_KATAKANA: return katakana(s, n, out);
-    default: return with_iconv(c, iconv_name(cs->set), s, n, out);
+    case S_LATIN1:
+        return latin1(s, n, out);
+    case S_UTF8:
+        return dcm__utf8_sanitize(s, n, out);
+    case S_KATAKANA:
+        return katakana(s, n, out);
+    default:
+        return with_iconv(c, iconv_name(cs->set), s, n, out);
     }
 }

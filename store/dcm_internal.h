@@ -29,8 +29,8 @@ void dcm__buf_free(dcm__buf *b);
 
 /* A parsed Specific Character Set. Plain data, copied freely (items inherit their parent's). */
 typedef struct dcm__charset {
-    uint8_t mode; /* internal: default repertoire, one single-byte/multi-byte set, ISO 2022 */
-    uint8_t set;  /* internal: the set of a one-set mode */
+    uint8_t mode;   /* internal: default repertoire, one single-byte/multi-byte set, ISO 2022 */
+    uint8_t set;    /* internal: the set of a one-set mode */
     uint8_t g0, g1; /* internal: initial ISO 2022 designations */
 } dcm__charset;
 
@@ -71,8 +71,8 @@ typedef struct dcm__source {
     const uint8_t *data; /* the bytes the offsets of events refer to */
     size_t len, start;   /* the dataset is data[start, len) */
     rnd_ds_encoding enc;
-    int deflated;      /* data is `owned`, inflated from a deflated transfer syntax */
-    uint8_t *owned;    /* free with free() */
+    int deflated;   /* data is `owned`, inflated from a deflated transfer syntax */
+    uint8_t *owned; /* free with free() */
     char transfer_syntax[65];
 } dcm__source;
 

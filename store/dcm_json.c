@@ -31,7 +31,6 @@
 #define TAG_SOP_INSTANCE      0x00080018u
 #define TAG_STUDY_UID         0x0020000du
 #define TAG_SERIES_UID        0x0020000eu
-#define TAG_FRAME_OF_REF      0x00200052u
 #define TAG_POSITION          0x00200032u
 #define TAG_ORIENTATION       0x00200037u
 #define TAG_PIXEL_SPACING     0x00280030u
@@ -231,17 +230,32 @@ enum { K_TEXT, K_UID, K_U16, K_INT, K_DS };
 static const struct {
     uint32_t tag;
     uint8_t kind;
-    uint8_t n; /* K_DS: number of values */
+    uint8_t n;   /* K_DS: number of values */
+    uint8_t req; /* K_UID: 1 + index in k_required, 0 when optional */
     size_t off, cap;
-    size_t has_off; /* K_INT, K_DS: the has_* flag; K_UID: 1 + index in k_required */
+    size_t has_off; /* K_INT, K_DS: the has_* flag */
 } k_fields[] = {
-#define F_TEXT(tag, f) {tag, K_TEXT, 0, offsetof(dcm_summary, f), sizeof(((dcm_summary *)0)->f), 0}
+#define SIZE_OF(f) sizeof(((dcm_summary *)0)->f)
+#define F_TEXT(tag, f)                                                                             \
+    {                                                                                              \
+        tag, K_TEXT, 0, 0, offsetof(dcm_summary, f), SIZE_OF(f), 0                                 \
+    }
 #define F_UID(tag, f, req)                                                                         \
-    {tag, K_UID, 0, offsetof(dcm_summary, f), sizeof(((dcm_summary *)0)->f), req}
-#define F_U16(tag, f) {tag, K_U16, 0, offsetof(dcm_summary, f), sizeof(((dcm_summary *)0)->f), 0}
+    {                                                                                              \
+        tag, K_UID, 0, req, offsetof(dcm_summary, f), SIZE_OF(f), 0                                \
+    }
+#define F_U16(tag, f)                                                                              \
+    {                                                                                              \
+        tag, K_U16, 0, 0, offsetof(dcm_summary, f), SIZE_OF(f), 0                                  \
+    }
 #define F_INT(tag, f, has)                                                                         \
-    {tag, K_INT, 0, offsetof(dcm_summary, f), 0, offsetof(dcm_summary, has)}
-#define F_DS(tag, f, n, has) {tag, K_DS, n, offsetof(dcm_summary, f), 0, offsetof(dcm_summary, has)}
+    {                                                                                              \
+        tag, K_INT, 0, 0, offsetof(dcm_summary, f), 0, offsetof(dcm_summary, has)                  \
+    }
+#define F_DS(tag, f, n, has)                                                                       \
+    {                                                                                              \
+        tag, K_DS, n, 0, offsetof(dcm_summary, f), 0, offsetof(dcm_summary, has)                   \
+    }
     F_TEXT(0x00080005u, specific_charset),
     F_UID(0x00080016u, sop_class_uid, 1),
     F_UID(0x00080018u, sop_instance_uid, 2),
@@ -275,6 +289,7 @@ static const struct {
     F_U16(0x00280100u, bits_allocated),
     F_TEXT(0x00400244u, pps_start_date),
     F_TEXT(0x00400245u, pps_start_time),
+#undef SIZE_OF
 #undef F_TEXT
 #undef F_UID
 #undef F_U16
@@ -282,7 +297,7 @@ static const struct {
 #undef F_DS
 };
 
-/* The four UIDs dcm_parse requires, in the order of F_UID's `req` numbers. */
+/* The four UIDs dcm_parse requires, in the order of F_UID's `req` numbers (from 1). */
 static const struct {
     uint32_t tag;
     const char *name;
@@ -303,9 +318,37 @@ is_text_vr(const char *vr)
     case VR2('S', 'T'):
     case VR2('L', 'T'):
     case VR2('U', 'T'):
-    case VR2('U', 'C'): return 1;
-    default: return 0;
+    case VR2('U', 'C'):
+        return 1;
+    default:
+        return 0;
     }
+}
+
+/* NUL is not text: an embedded one (trailing ones are padding, trimmed later) becomes U+FFFD, as
+ * many JSON readers refuse "\u0000" and C readers would stop there. */
+static int
+replace_nul(dcm__buf *t)
+{
+    size_t end = t->len;
+    while (end > 0 && t->p[end - 1] == '\0') {
+        end--;
+    }
+    if (!memchr(t->p, '\0', end)) {
+        return TSR_OK;
+    }
+    dcm__buf out = {0};
+    int rc = TSR_OK;
+    for (size_t i = 0; i < end && rc == TSR_OK; i++) {
+        rc = t->p[i] ? dcm__buf_add(&out, t->p + i, 1) : dcm__buf_add(&out, "\xEF\xBF\xBD", 3);
+    }
+    if (rc != TSR_OK) {
+        dcm__buf_free(&out);
+        return rc;
+    }
+    dcm__buf_free(t);
+    *t = out;
+    return TSR_OK;
 }
 
 /* Converts a string value to UTF-8 into c->text (the Specific Character Set applies to the
@@ -319,6 +362,9 @@ convert_text(ctx *c, const rnd_ds_elem *e, const dcm__charset *cs)
                           &c->text);
     if (rc == TSR_OK && !c->text.p) {
         rc = dcm__buf_add(&c->text, "", 0);
+    }
+    if (rc == TSR_OK) {
+        rc = replace_nul(&c->text);
     }
     return rc == TSR_OK ? TSR_OK : nomem(c);
 }
@@ -345,7 +391,7 @@ summary_element(ctx *c, const rnd_ds_elem *e, const dcm__charset *cs)
             continue;
         }
         char *field = (char *)s + k_fields[i].off;
-        int *has = (int *)((char *)s + k_fields[i].has_off);
+        int *has = (int *)(void *)((char *)s + k_fields[i].has_off);
         switch (k_fields[i].kind) {
         case K_TEXT: {
             if (convert_text(c, e, cs) != TSR_OK) {
@@ -358,7 +404,7 @@ summary_element(ctx *c, const rnd_ds_elem *e, const dcm__charset *cs)
         }
         case K_UID: {
             int valid = dcm__uid_valid(v, e->length, field);
-            int req = (int)k_fields[i].has_off;
+            int req = k_fields[i].req;
             if (!valid && req) {
                 char shown[80];
                 dcm__printable(v, e->length, shown, sizeof shown);
@@ -419,8 +465,8 @@ functional_group_element(ctx *c, const rnd_ds_elem *e)
     }
     int which = c->path_tag[0] == TAG_PER_FRAME_FG ? 0 : c->path_tag[0] == TAG_SHARED_FG ? 1 : -1;
     uint32_t seq = c->path_tag[1];
-    if (which < 0 || (seq != TAG_PLANE_POSITION && seq != TAG_PLANE_ORIENTATION &&
-                      seq != TAG_PIXEL_MEASURES)) {
+    if (which < 0 ||
+        (seq != TAG_PLANE_POSITION && seq != TAG_PLANE_ORIENTATION && seq != TAG_PIXEL_MEASURES)) {
         return;
     }
     geometry *g = &c->fg[which];
@@ -469,12 +515,11 @@ summary_finish(ctx *c)
         }
     }
     char shown[80];
-    if (!dcm__uid_valid((const uint8_t *)c->src->transfer_syntax,
-                        strlen(c->src->transfer_syntax), s->transfer_syntax)) {
+    if (!dcm__uid_valid((const uint8_t *)c->src->transfer_syntax, strlen(c->src->transfer_syntax),
+                        s->transfer_syntax)) {
         dcm__printable((const uint8_t *)c->src->transfer_syntax, strlen(c->src->transfer_syntax),
                        shown, sizeof shown);
-        return tsr_err_set(c->err, TSR_EINVAL, "TransferSyntaxUID '%s' is not a valid UID",
-                           shown);
+        return tsr_err_set(c->err, TSR_EINVAL, "TransferSyntaxUID '%s' is not a valid UID", shown);
     }
     return TSR_OK;
 }
@@ -525,7 +570,7 @@ number_value(const char *s, size_t n, int is_is)
 }
 
 /* PS3.18 F.2.2: a person name as {"Alphabetic", "Ideographic", "Phonetic"}, empty groups left
- * out, null when all are empty. */
+ * out (trailing empty components dropped, as DCMTK does), null when all are empty. */
 static json_t *
 person_name(const char *s, size_t n)
 {
@@ -539,6 +584,9 @@ person_name(const char *s, size_t n)
         }
         size_t b = start, e = i;
         trim(s, &b, &e, 0);
+        while (e > b && (s[e - 1] == '^' || s[e - 1] == ' ')) {
+            e--; /* empty trailing components are insignificant (PS3.5 6.2.1.1) */
+        }
         if (e > b && json_object_set_new_nocheck(o, k_groups[g], jstr(s + b, e - b)) != 0) {
             json_decref(o);
             return NULL;
@@ -559,8 +607,8 @@ static int
 string_values(ctx *c, json_t *o, const rnd_ds_elem *e, const dcm__charset *cs)
 {
     unsigned vr = VR2(e->vr[0], e->vr[1]);
-    int single = vr == VR2('L', 'T') || vr == VR2('S', 'T') || vr == VR2('U', 'T') ||
-                 vr == VR2('U', 'R');
+    int single =
+        vr == VR2('L', 'T') || vr == VR2('S', 'T') || vr == VR2('U', 'T') || vr == VR2('U', 'R');
     int numeric = vr == VR2('D', 'S') || vr == VR2('I', 'S');
     if (convert_text(c, e, cs) != TSR_OK) {
         return TSR_ENOMEM;
@@ -579,11 +627,11 @@ string_values(ctx *c, json_t *o, const rnd_ds_elem *e, const dcm__charset *cs)
         size_t b = start, end = i;
         /* Leading spaces are padding for every VR but the texts (PS3.5 Table 6.2-1). */
         trim(s, &b, &end, !single);
-        json_t *v = end == b                   ? json_null()
-                    : vr == VR2('P', 'N')      ? person_name(s + b, end - b)
-                    : numeric                  ? number_value(s + b, end - b, vr == VR2('I', 'S'))
-                                               : jstr(s + b, end - b);
-        nonempty += end > b;
+        json_t *v = end == b              ? json_null()
+                    : vr == VR2('P', 'N') ? person_name(s + b, end - b)
+                    : numeric             ? number_value(s + b, end - b, vr == VR2('I', 'S'))
+                                          : jstr(s + b, end - b);
+        nonempty += v && !json_is_null(v);
         if (append_new(c, arr, v) != TSR_OK) {
             json_decref(arr);
             return TSR_ENOMEM;
@@ -644,9 +692,9 @@ static int
 binary_numbers(ctx *c, json_t *o, const rnd_ds_elem *e)
 {
     unsigned vr = VR2(e->vr[0], e->vr[1]);
-    size_t size = vr == VR2('U', 'S') || vr == VR2('S', 'S')                            ? 2
+    size_t size = vr == VR2('U', 'S') || vr == VR2('S', 'S')                          ? 2
                   : vr == VR2('F', 'D') || vr == VR2('U', 'V') || vr == VR2('S', 'V') ? 8
-                                                                                        : 4;
+                                                                                      : 4;
     size_t count = e->length / size;
     if (count == 0) {
         return TSR_OK;
@@ -665,10 +713,18 @@ binary_numbers(ctx *c, json_t *o, const rnd_ds_elem *e)
                                  : 0;
         json_t *x = NULL;
         switch (vr) {
-        case VR2('U', 'S'): x = json_integer(rnd_ds_u16(p, be)); break;
-        case VR2('S', 'S'): x = json_integer((int16_t)rnd_ds_u16(p, be)); break;
-        case VR2('U', 'L'): x = json_integer(u32); break;
-        case VR2('S', 'L'): x = json_integer((int32_t)u32); break;
+        case VR2('U', 'S'):
+            x = json_integer(rnd_ds_u16(p, be));
+            break;
+        case VR2('S', 'S'):
+            x = json_integer((int16_t)rnd_ds_u16(p, be));
+            break;
+        case VR2('U', 'L'):
+            x = json_integer(u32);
+            break;
+        case VR2('S', 'L'):
+            x = json_integer((int32_t)u32);
+            break;
         case VR2('F', 'L'): {
             float f;
             memcpy(&f, &u32, 4);
@@ -681,8 +737,12 @@ binary_numbers(ctx *c, json_t *o, const rnd_ds_elem *e)
             x = double_value(d);
             break;
         }
-        case VR2('U', 'V'): x = int64_value(0, 1, u64); break;
-        case VR2('S', 'V'): x = int64_value((int64_t)u64, 0, 0); break;
+        case VR2('U', 'V'):
+            x = int64_value(0, 1, u64);
+            break;
+        case VR2('S', 'V'):
+            x = int64_value((int64_t)u64, 0, 0);
+            break;
         case VR2('A', 'T'): {
             char tag[9];
             hex8((uint32_t)rnd_ds_u16(p, be) << 16 | rnd_ds_u16(p + 2, be), tag);
@@ -708,8 +768,10 @@ is_binary_vr(unsigned vr)
     case VR2('O', 'L'):
     case VR2('O', 'V'):
     case VR2('O', 'W'):
-    case VR2('U', 'N'): return 1;
-    default: return 0;
+    case VR2('U', 'N'):
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -812,7 +874,7 @@ element_json(ctx *c, const rnd_ds_elem *e, const dcm__charset *cs, int fragments
         } else {
             size_t swap = 1;
             if (e->big_endian) {
-                swap = vr == VR2('O', 'W')                         ? 2
+                swap = vr == VR2('O', 'W')                          ? 2
                        : vr == VR2('O', 'F') || vr == VR2('O', 'L') ? 4
                        : vr == VR2('O', 'D') || vr == VR2('O', 'V') ? 8
                                                                     : 1;
@@ -844,12 +906,13 @@ typedef struct order {
     int any, unsorted;
 } order;
 
-/* Whether an element may be added under `tag`: not a group length, not the meta group, not a
- * repeat of a tag already there (the first one is kept). */
+/* Whether an element may be added under `tag`: not a group length, not the meta group, not the
+ * Data Set Trailing Padding (PS3.10 7.2: no meaning), not a repeat of a tag already there (the
+ * first one is kept). */
 static int
 wanted(json_t *obj, order *ord, uint32_t tag, const char *key)
 {
-    if ((tag & 0xffff) == 0 || tag >> 16 == 0x0002) {
+    if ((tag & 0xffff) == 0 || tag >> 16 == 0x0002 || tag == 0xfffcfffcu) {
         return 0;
     }
     if (obj && ord->any && tag <= ord->last) {
@@ -883,7 +946,8 @@ sort_object(ctx *c, json_t **obj)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(*obj, key, v) {
+    json_object_foreach(*obj, key, v)
+    {
         keys[i++] = key;
     }
     qsort(keys, n, sizeof *keys, cmp_keys);
@@ -905,8 +969,7 @@ sort_object(ctx *c, json_t **obj)
 
 /* Reads a sequence's items up to its end; adds {"vr":"SQ","Value":[...]} to obj (may be NULL). */
 static int
-read_sequence(ctx *c, json_t *obj, const char *key, const rnd_ds_elem *seq,
-              const dcm__charset *cs)
+read_sequence(ctx *c, json_t *obj, const char *key, const rnd_ds_elem *seq, const dcm__charset *cs)
 {
     json_t *items = obj ? json_array() : NULL;
     if (obj && !items) {
@@ -1012,9 +1075,8 @@ write_bulk_uris(ctx *c)
     int rc = TSR_OK;
     for (size_t i = 0; i < c->n_bulk && rc == TSR_OK; i++) {
         uri.len = 0;
-        const char *parts[] = {"/studies/",          s->study_uid, "/series/",
-                               s->series_uid,        "/instances/", s->sop_instance_uid,
-                               "/bulkdata/",         c->bulk[i].path};
+        const char *parts[] = {"/studies/",   s->study_uid,        "/series/",   s->series_uid,
+                               "/instances/", s->sop_instance_uid, "/bulkdata/", c->bulk[i].path};
         for (size_t k = 0; k < sizeof parts / sizeof parts[0] && rc == TSR_OK; k++) {
             rc = dcm__buf_add(&uri, parts[k], strlen(parts[k]));
         }
@@ -1049,7 +1111,8 @@ dcm_parse(const uint8_t *buf, size_t len, const dcm_json_opts *opts, dcm_summary
     c->sum = s;
     c->err = err;
     c->json = json_out != NULL;
-    c->bulk_threshold = opts ? opts->bulk_threshold : DEFAULT_BULK_THRESHOLD;
+    c->bulk_threshold =
+        opts && opts->bulk_threshold ? opts->bulk_threshold : DEFAULT_BULK_THRESHOLD;
     c->conv = dcm__conv_new();
     root = c->json ? json_object() : NULL;
     if (!c->conv || (c->json && !root)) {

@@ -148,8 +148,8 @@ dcm__source_open(const uint8_t *buf, size_t len, int inflate, dcm__source *src, 
     if (!inflate) {
         return tsr_err_set(err, TSR_EUNSUPP, "values of a deflated dataset have no file offset");
     }
-    rc = inflate_all(buf + meta.dataset_offset, len - meta.dataset_offset, &src->owned,
-                     &src->len, err);
+    rc = inflate_all(buf + meta.dataset_offset, len - meta.dataset_offset, &src->owned, &src->len,
+                     err);
     if (rc != TSR_OK) {
         return rc;
     }

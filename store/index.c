@@ -373,11 +373,8 @@ int
 store__index_insert(sqlite3 *db, const dcm_summary *m, const char *json, size_t json_len,
                     const char *relpath, uint64_t size, tsr_err *err)
 {
-    int64_t study = ensure_study(db, m, err);
-    if (study < 0) {
-        return err ? err->code : TSR_EIO;
-    }
-    /* A series that appears under another study would silently merge two studies. */
+    /* A series that appears under another study would silently merge two studies; checked
+     * before anything is written, so a refused instance leaves no study or patient row. */
     const char *key[2] = {m->series_uid, m->study_uid};
     int64_t other = select_pk(db,
                               "SELECT se.pk FROM series se JOIN studies st ON se.study_pk=st.pk "
@@ -388,6 +385,10 @@ store__index_insert(sqlite3 *db, const dcm_summary *m, const char *json, size_t 
                          : tsr_err_set(err, TSR_EINVAL,
                                        "series %s already belongs to another study",
                                        m->series_uid);
+    }
+    int64_t study = ensure_study(db, m, err);
+    if (study < 0) {
+        return err ? err->code : TSR_EIO;
     }
     int64_t series = ensure_series(db, m, study, err);
     if (series < 0) {

@@ -128,6 +128,13 @@ store__time_norm(const char *tm, int pad_hi, char out[14])
     if (nd == 0 || nd % 2) {
         return -1;
     }
+    /* hours 00-23, minutes 00-59, seconds 00-60 (leap second) */
+    static const int max[3] = {23, 59, 60};
+    for (int i = 0; i < nd / 2; i++) {
+        if ((digits[2 * i] - '0') * 10 + (digits[2 * i + 1] - '0') > max[i]) {
+            return -1;
+        }
+    }
     static const char hi[] = "235959", lo[] = "000000";
     for (int i = nd; i < 6; i++) {
         digits[i] = pad_hi ? hi[i] : lo[i];
@@ -186,6 +193,19 @@ all_digits(const char *s, size_t n)
     return 1;
 }
 
+/* Whether YYYYMMDD names a real day. */
+static int
+valid_ymd(const char *d)
+{
+    int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    int m = (d[4] - '0') * 10 + (d[5] - '0'), day = (d[6] - '0') * 10 + (d[7] - '0');
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || day < 1 || day > mdays[m - 1]) {
+        return 0;
+    }
+    return !(m == 2 && day == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+}
+
 /* A DA value or range bound: YYYYMMDD (also the old YYYY.MM.DD). */
 static int
 norm_date(const char *s, char out[9])
@@ -193,13 +213,12 @@ norm_date(const char *s, char out[9])
     size_t n = strlen(s);
     if (n == 10 && s[4] == '.' && s[7] == '.') {
         snprintf(out, 9, "%.4s%.2s%.2s", s, s + 5, s + 8);
-        return all_digits(out, 8) ? 0 : -1;
-    }
-    if (n != 8 || !all_digits(s, 8)) {
+    } else if (n == 8) {
+        memcpy(out, s, 9);
+    } else {
         return -1;
     }
-    memcpy(out, s, 9);
-    return 0;
+    return all_digits(out, 8) && valid_ymd(out) ? 0 : -1;
 }
 
 static void
@@ -842,6 +861,32 @@ needs_extra(const store_query *q)
     return 0;
 }
 
+/* Whether a JSON value holds a BulkDataURI anywhere inside (sequences nest). */
+static int
+has_bulk(json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            if (!strcmp(k, "BulkDataURI") || has_bulk(x)) {
+                return 1;
+            }
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            if (has_bulk(x)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static void
 add_extra(sqlite3 *db, const store_query *q, int64_t pk, json_t *obj)
 {
@@ -872,7 +917,7 @@ add_extra(sqlite3 *db, const store_query *q, int64_t pk, json_t *obj)
                 want = q->include[i] == tag;
             }
             /* bulk data references are relative to the DICOMweb root: not for QIDO */
-            if (want && !json_object_get(val, "BulkDataURI")) {
+            if (want && !has_bulk(val)) {
                 json_object_set(obj, key, val);
             }
         }

@@ -262,6 +262,9 @@ store_part_begin(store_batch *b, const char *name, tsr_err *err)
     if (b->fd >= 0) {
         return tsr_err_set(err, TSR_EINTERNAL, "store: part already open");
     }
+    if (b->committed) {
+        return tsr_err_set(err, TSR_EINTERNAL, "store: batch already committed");
+    }
     snprintf(b->part_name, sizeof b->part_name, "%s", name ? name : "");
     snprintf(b->part_tmp, sizeof b->part_tmp, "%s/up-XXXXXX", b->s->tmp_dir);
     b->fd = mkostemp(b->part_tmp, O_CLOEXEC);
