@@ -259,14 +259,15 @@ request_base(http_req *r)
     }
 }
 
+/* PS3.5 9.1: 1..64 characters, components of digits separated by single dots. */
 static int
 valid_uid(const char *s, size_t n)
 {
-    if (n == 0 || n > 64) {
+    if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.') {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]) && s[i] != '.') {
+        if (s[i] == '.' ? s[i + 1] == '.' : !isdigit((unsigned char)s[i])) {
             return 0;
         }
     }
@@ -462,6 +463,12 @@ route(http_req *r, const char *path)
 static void
 preflight(http_req *r)
 {
+    char probe[512];
+    if (cors_headers(r, probe, sizeof probe) == 0) {
+        /* not a cross-origin request we allow: a plain OPTIONS answer, no CORS grant */
+        http__head(r, 204, NULL, -1, "Allow: GET, HEAD, POST, OPTIONS\r\n");
+        return;
+    }
     char extra[512];
     const char *want = mg_get_header(r->conn, "Access-Control-Request-Headers");
     int ok_headers = want && strlen(want) < 256;
@@ -557,6 +564,13 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     options[k++] = "30000";
     options[k++] = "tcp_nodelay";
     options[k++] = "1";
+    /* CivetWeb answers CORS itself with "*" by default; Tessera decides (--cors-origins). */
+    options[k++] = "access_control_allow_origin";
+    options[k++] = "";
+    options[k++] = "access_control_allow_methods";
+    options[k++] = "";
+    options[k++] = "access_control_allow_headers";
+    options[k++] = "";
     if (opts->web_root && opts->web_root[0]) {
         options[k++] = "document_root";
         options[k++] = opts->web_root;

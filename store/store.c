@@ -406,8 +406,14 @@ store_part_end(store_batch *b, tsr_err *err)
             rc = TSR_EINVAL;
         } else if (pd.sum.has_pixel_data) {
             rc = validate_pixels(buf, (size_t)b->part_bytes, &pd.sum, &perr);
-            if (rc != TSR_OK) {
-                fail(r, rc == TSR_EUNSUPP ? 0xC122 : 0xC000, perr.msg);
+            if (rc == TSR_EUNSUPP) {
+                /* Valid DICOM that the render core cannot show (yet): stored all the same, so
+                 * nothing sent is lost; rendering it answers 422 with the reason. */
+                TSR_LOG(TSR_LOG_WARN, "store: %s stored, but not renderable: %s",
+                        pd.sum.sop_instance_uid, perr.msg);
+                rc = TSR_OK;
+            } else if (rc != TSR_OK) {
+                fail(r, 0xC000, perr.msg);
             }
         }
     } else {

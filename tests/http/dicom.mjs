@@ -164,13 +164,14 @@ export function topLevel(buf, stopAfter = 0xffffffff) {
 
 // The study/series/SOP instance UIDs of a file (null for each one that cannot be read).
 export function readUids(buf) {
-  const out = { sop: null, study: null, series: null, metaSop: null, error: null };
+  const out = { sopClass: null, sop: null, study: null, series: null, metaSop: null, error: null };
   try {
     const t = topLevel(buf, TAG.SeriesInstanceUID);
     const get = (tag) => {
       const el = t.els.get(tag);
       return el && el.length > 0 ? str(t.dataset, el) : null;
     };
+    out.sopClass = get(TAG.SOPClassUID);
     out.sop = get(TAG.SOPInstanceUID);
     out.study = get(TAG.StudyInstanceUID);
     out.series = get(TAG.SeriesInstanceUID);

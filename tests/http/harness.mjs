@@ -183,8 +183,16 @@ export function useServer(opts = {}) {
     assert.ok(wasRunning, `the server died during the tests: ${JSON.stringify(e)}\nstderr: ${ctx.stderr().slice(-4000)}`);
     assert.equal(e.code, 0, `tessera serve exit after SIGTERM: ${JSON.stringify(e)}\nstderr: ${ctx.stderr().slice(-4000)}`);
     assert.match(ctx.stdout(), /tessera: stopped/);
+    assertNoSanitizerReport(ctx);
   });
   return ctx;
+}
+
+// Sanitizer builds (ASan/UBSan) report on stderr; a report is a failure even when the process
+// carried on.
+export function assertNoSanitizerReport(server) {
+  const m = /(ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:)[^\n]*/.exec(server.stderr());
+  assert.equal(m, null, `sanitizer report from tessera serve: ${m?.[0]}\n${server.stderr().slice(-4000)}`);
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -209,7 +217,7 @@ export function request(target, { method = 'GET', headers = {}, body = null, ori
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     if (body != null && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length' || k.toLowerCase() === 'transfer-encoding')) {
-      h['Content-Length'] = String(body.length);
+      h['Content-Length'] = String(Array.isArray(body) ? body.reduce((n, c) => n + c.length, 0) : body.length);
     }
     const req = http.request(
       { host: url.hostname, port: url.port, path: pathPart, method, headers: h, agent, insecureHTTPParser: false },
