@@ -259,21 +259,6 @@ request_base(http_req *r)
     }
 }
 
-/* PS3.5 9.1: 1..64 characters, components of digits separated by single dots. */
-static int
-valid_uid(const char *s, size_t n)
-{
-    if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.') {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.' ? s[i + 1] == '.' : !isdigit((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* ---------------------------------------------------------------- routing */
 
 /* Splits the path after /dicomweb into segments (at most 12; bulkdata paths keep the rest). */
@@ -305,7 +290,7 @@ static int
 take_uid(http_req *r, const char *seg, char *dst, const char *what)
 {
     size_t n = strlen(seg);
-    if (!valid_uid(seg, n)) {
+    if (!dcm_uid_valid(seg, n)) {
         http__error(r, 400, "%s '%.80s' is not a valid UID (digits and dots, at most 64)", what,
                     seg);
         return -1;

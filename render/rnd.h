@@ -336,7 +336,8 @@ typedef struct rnd_ds_meta {
 /* Reads the Part 10 header of `buf` (borrowed for the call): the 128-byte preamble, "DICM" and
  * the file meta group (every group 0002 element, explicit VR little endian). Returns TSR_OK and
  * fills *meta; TSR_ENOTFOUND when `buf` has no "DICM" prefix (*meta untouched, err unset); or
- * TSR_ECORRUPT when an element of the meta group runs past the end of the data. Thread-safe. */
+ * TSR_ECORRUPT when an element of the meta group (or the group length it declares) runs past
+ * the end of the data, or the Transfer Syntax UID is longer than 64 characters. Thread-safe. */
 int rnd_ds_read_meta(const uint8_t *buf, size_t len, rnd_ds_meta *meta, tsr_err *err);
 
 typedef enum rnd_ds_event {

@@ -93,7 +93,7 @@ rnd_ds_read_meta(const uint8_t *buf, size_t len, rnd_ds_meta *meta, tsr_err *err
         return TSR_ENOTFOUND;
     }
     char ts[65] = "";
-    size_t i = 132;
+    size_t i = 132, group_end = 0; /* group_end: where (0002,0000) says the group ends */
     while (len - i >= 8 && buf[i] == 0x02 && buf[i + 1] == 0x00) {
         uint32_t tag = read_tag(buf + i, 0), vlen;
         size_t hdr = 8;
@@ -118,16 +118,33 @@ rnd_ds_read_meta(const uint8_t *buf, size_t len, rnd_ds_meta *meta, tsr_err *err
                                "%zu runs past the end of the data (length %u, %zu bytes left)",
                                tag & 0xffff, i, vlen, len - i - hdr);
         }
+        if (tag == 0x00020000u && vlen == 4) {
+            group_end = i + hdr + 4 + rnd_ds_u32(buf + i + hdr, 0);
+        }
         if (tag == 0x00020010u) {
-            size_t n = vlen < sizeof ts - 1 ? vlen : sizeof ts - 1;
-            memcpy(ts, buf + i + hdr, n);
-            ts[n] = '\0';
-            n = strlen(ts); /* stop at an embedded NUL */
-            while (n > 0 && ts[n - 1] == ' ') {
-                ts[--n] = '\0';
+            const uint8_t *v = buf + i + hdr;
+            size_t n = vlen;
+            while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0')) {
+                n--;
             }
+            if (n >= sizeof ts) {
+                return tsr_err_set(err, TSR_ECORRUPT,
+                                   "the Transfer Syntax UID (0002,0010) at offset %zu is longer "
+                                   "than 64 characters",
+                                   i);
+            }
+            memcpy(ts, v, n);
+            ts[n] = '\0';
         }
         i += hdr + vlen;
+    }
+    /* Writers get the group length wrong often enough that a shorter group is accepted, but one
+     * that the data cannot hold means the file was cut inside it. */
+    if (group_end > len) {
+        return tsr_err_set(err, TSR_ECORRUPT,
+                           "truncated file meta information: its group length ends at offset "
+                           "%zu, past the end of the data (%zu bytes)",
+                           group_end, len);
     }
     memcpy(meta->transfer_syntax, ts, sizeof ts);
     meta->dataset_offset = i;
@@ -135,8 +152,8 @@ rnd_ds_read_meta(const uint8_t *buf, size_t len, rnd_ds_meta *meta, tsr_err *err
 }
 
 int
-rnd_ds_reader_new(const uint8_t *buf, size_t len, size_t start, rnd_ds_encoding enc,
-                  int max_depth, rnd_ds_reader **out, tsr_err *err)
+rnd_ds_reader_new(const uint8_t *buf, size_t len, size_t start, rnd_ds_encoding enc, int max_depth,
+                  rnd_ds_reader **out, tsr_err *err)
 {
     if ((!buf && len) || start > len || max_depth < 1 || max_depth > MAX_DEPTH ||
         (enc != RND_DS_EXPLICIT_LE && enc != RND_DS_IMPLICIT_LE && enc != RND_DS_EXPLICIT_BE)) {
@@ -169,8 +186,7 @@ rnd_ds_reader_free(rnd_ds_reader *r)
 }
 
 /* Records an error: this call and every later one return it with the same message. */
-static int
-fail(rnd_ds_reader *r, int code, tsr_err *err, const char *fmt, ...)
+static int fail(rnd_ds_reader *r, int code, tsr_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -217,8 +233,8 @@ open_sequence(rnd_ds_reader *r, const frame *f, uint32_t tag, size_t position, s
 {
     if (r->depth >= r->max_depth) {
         return fail(r, TSR_ELIMIT, err,
-                    "sequence (%04X,%04X) at offset %zu nests deeper than %d levels",
-                    TAG_ARGS(tag), position, r->max_depth);
+                    "sequence (%04X,%04X) at offset %zu nests deeper than %d levels", TAG_ARGS(tag),
+                    position, r->max_depth);
     }
     int undefined = length == UNDEFINED;
     frame *s = &r->frames[++r->top];
@@ -437,8 +453,7 @@ next_in_dataset(rnd_ds_reader *r, frame *f, rnd_ds_event *ev, rnd_ds_elem *e, ts
             /* PS3.5 6.2.2: a UN value of undefined length is a sequence in implicit VR LE. */
             int inner_explicit = is_sq ? f->explicit_vr : 0;
             int inner_be = is_sq ? f->big_endian : 0;
-            return open_sequence(r, f, tag, i, value, len, inner_explicit, inner_be, ev, e,
-                                 err);
+            return open_sequence(r, f, tag, i, value, len, inner_explicit, inner_be, ev, e, err);
         }
         return fail(r, TSR_ECORRUPT, err,
                     "element (%04X,%04X) at offset %zu has an undefined length, which VR %s does "

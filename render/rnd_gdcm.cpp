@@ -366,9 +366,9 @@ struct dict_entry {
 };
 
 struct dict_table {
-    std::vector<dict_entry> by_tag;       // sorted by tag
-    std::vector<uint32_t> by_keyword;     // indexes into by_tag, sorted by keyword then tag
-    std::unique_ptr<char[]> names;        // every keyword, NUL-terminated
+    std::vector<dict_entry> by_tag;   // sorted by tag
+    std::vector<uint32_t> by_keyword; // indexes into by_tag, sorted by keyword then tag
+    std::unique_ptr<char[]> names;    // every keyword, NUL-terminated
 };
 
 // Repeating groups (PS3.5 7.6): the even groups 5000-501E (curves) and 6000-601E (overlays)
@@ -485,7 +485,7 @@ rnd_dict_lookup(uint32_t tag, char vr[3], const char **keyword)
                 std::memcpy(vr, "UL", 3);
             }
             if (keyword) {
-                *keyword = g == 0x0000 ? "CommandGroupLength"
+                *keyword = g == 0x0000   ? "CommandGroupLength"
                            : g == 0x0002 ? "FileMetaInformationGroupLength"
                                          : "GenericGroupLength";
             }

@@ -121,6 +121,11 @@ int dcm_find_value(const uint8_t *buf, size_t len, const char *path, size_t *off
  * Thread-safe. */
 int dcm_tag_parse(const char *s, uint32_t *tag);
 
+/* Whether s[0..len) is a UID as PS3.5 9.1 has it: 1..64 characters, components of digits
+ * separated by single dots. The store uses UIDs as folder names and the HTTP layer as URL parts,
+ * so both check them with this one function. */
+int dcm_uid_valid(const char *s, size_t len);
+
 /* The dictionary VR of a tag ("PN"; one VR where the dictionary allows several, see
  * rnd_dict_lookup), "UN" when unknown or private. Static string. Thread-safe. */
 const char *dcm_tag_vr(uint32_t tag);

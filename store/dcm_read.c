@@ -39,11 +39,17 @@ dcm__uid_valid(const uint8_t *s, size_t len, char out[65])
     size_t n = len < 64 ? len : 64;
     memcpy(out, s, n);
     out[n] = '\0';
-    if (len == 0 || len > 64) {
+    return dcm_uid_valid((const char *)s, len);
+}
+
+int
+dcm_uid_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 64 || s[0] == '.' || s[len - 1] == '.') {
         return 0;
     }
     for (size_t i = 0; i < len; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) {
+        if (s[i] == '.' ? s[i + 1] == '.' : !(s[i] >= '0' && s[i] <= '9')) {
             return 0;
         }
     }
