@@ -423,7 +423,7 @@ route(http_req *r, const char *path)
     } else if (strcmp(res, "thumbnail") == 0 && rest == 0) {
         http__rendered(r, 1);
     } else if (strcmp(res, "frames") == 0 && r->instance[0] && rest >= 1 && rest <= 2) {
-        snprintf(r->frames, sizeof r->frames, "%s", seg[i + 1]);
+        snprintf(r->frames, sizeof r->frames, "%.255s", seg[i + 1]);
         if (rest == 1) {
             http__frames(r);
         } else if (strcmp(seg[i + 2], "rendered") == 0) {

@@ -118,7 +118,7 @@ response_json(http_req *r, const store_result *res, int n, int *stored, int *fai
             json_array_append_new(bad, item);
             (*failed)++;
         } else {
-            char url[900];
+            char url[1024];
             snprintf(url, sizeof url, "%s/studies/%s/series/%s/instances/%s", r->base,
                      x->study_uid, x->series_uid, x->sop_instance_uid);
             json_object_set_new(item, "00081190", elem("UR", json_string(url)));
@@ -131,7 +131,7 @@ response_json(http_req *r, const store_result *res, int n, int *stored, int *fai
         }
     }
     if (study && same_study) {
-        char url[700];
+        char url[1024];
         snprintf(url, sizeof url, "%s/studies/%s", r->base, study);
         json_object_set_new(root, "00081190", elem("UR", json_string(url)));
     }
