@@ -5,9 +5,10 @@
  *   1. streamed into tmp/up-XXXXXX (store_part_*), never held whole in memory;
  *   2. parsed and validated (dcm_parse for structure, UIDs and the DICOM JSON; the render core
  *      for image attributes and the first frame of compressed pixel data);
- *   3. at commit: one syncfs() for all the batch's temporary files, BEGIN IMMEDIATE, duplicate
- *      check, an intent file naming the final paths (synced), rename into objects/, directory
- *      syncs, the index rows, COMMIT; then the intent is removed.
+ *   3. at commit: fdatasync of the batch's temporary files (write-back started when each part
+ *      ended), BEGIN IMMEDIATE, duplicate check, an intent file naming the final paths (synced),
+ *      rename into objects/, directory syncs, the index rows, COMMIT; then the intent is
+ *      removed.
  * A process killed anywhere leaves either a committed instance or, after the next open, nothing:
  * tmp/ is emptied and files named by a leftover intent but absent from the index are removed. */
 #define _GNU_SOURCE
@@ -27,26 +28,6 @@
 /* ---------------------------------------------------------------- files */
 
 static int
-mkdir_p(const char *path, tsr_err *err)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return tsr_err_set(err, TSR_EIO, "cannot create %s: %s", tmp, strerror(errno));
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        return tsr_err_set(err, TSR_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    }
-    return TSR_OK;
-}
-
-static int
 fsync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -56,6 +37,41 @@ fsync_dir(const char *path)
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+/* Creates each missing folder of `path`; a folder created here has its parent synced, so the
+ * new entry survives a crash on file systems that do not order metadata (sync = 1). */
+static int
+mkdir_sync(const char *path, int sync, tsr_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    size_t n = strlen(tmp);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0') {
+            continue;
+        }
+        char c = tmp[i];
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0755) == 0) {
+            char *slash = strrchr(tmp, '/');
+            if (sync && slash && slash != tmp) {
+                *slash = '\0';
+                fsync_dir(tmp);
+                *slash = '/';
+            }
+        } else if (errno != EEXIST) {
+            return tsr_err_set(err, TSR_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        }
+        tmp[i] = c;
+    }
+    return TSR_OK;
+}
+
+static int
+mkdir_p(const char *path, tsr_err *err)
+{
+    return mkdir_sync(path, 0, err);
 }
 
 static int
@@ -173,6 +189,10 @@ store_close(store *s)
 {
     if (!s) {
         return;
+    }
+    /* refresh the planner's statistics (cheap when nothing changed) */
+    if (s->pool.writer) {
+        store__exec(s->pool.writer, "PRAGMA optimize", NULL);
     }
     store__index_close(s);
     free(s);
@@ -422,6 +442,10 @@ store_part_end(store_batch *b, tsr_err *err)
     if (buf) {
         munmap((void *)buf, (size_t)b->part_bytes);
     }
+    if (rc == TSR_OK && !b->s->no_sync) {
+        /* start writing it out now; the commit's fdatasync then has little left to wait for */
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
     close(fd);
     if (rc != TSR_OK) {
         free(pd.json);
@@ -558,17 +582,18 @@ store_batch_commit(store_batch *b, tsr_err *err)
     if (b->n_pend == 0) {
         return TSR_OK;
     }
-    if (!s->no_sync) {
-        /* One sync for every temporary file of the batch instead of one fsync per file. */
-        int fd = open(s->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int rc = fd >= 0 ? syncfs(fd) : -1;
+    for (int i = 0; i < b->n_pend && !s->no_sync; i++) {
+        /* Only this batch's files (syncfs would also wait for every other writer on the disk);
+         * their write-back was started when each part ended, so this mostly waits. */
+        int fd = open(b->pend[i].tmp, O_RDONLY | O_CLOEXEC);
+        int rc = fd >= 0 ? fdatasync(fd) : -1;
         int e = errno;
         if (fd >= 0) {
             close(fd);
         }
         if (rc != 0) {
             drop_pending(b, 0xA700, "cannot sync the uploaded data to disk");
-            return io_err(err, e, "cannot sync", s->tmp_dir);
+            return io_err(err, e, "cannot sync", b->pend[i].tmp);
         }
     }
     uint8_t *use = calloc((size_t)b->n_pend, 1);
@@ -633,7 +658,7 @@ store_batch_commit(store_batch *b, tsr_err *err)
         snprintf(full, sizeof full, "%s/%s", s->dir, p->rel);
         snprintf(dir, sizeof dir, "%s", full);
         *strrchr(dir, '/') = '\0';
-        rc = mkdir_p(dir, err);
+        rc = mkdir_sync(dir, !s->no_sync, err);
         if (rc == TSR_OK && rename(p->tmp, full) != 0) {
             rc = io_err(err, errno, "cannot rename into", dir);
         }
