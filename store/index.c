@@ -163,6 +163,15 @@ store__index_open(store *s, int n_readers, tsr_err *err)
         rc = store__exec(p->writer, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", err);
     }
     if (rc == TSR_OK) {
+        /* planner statistics: without them SQLite guesses join orders for QIDO counts */
+        sqlite3_stmt *st = NULL;
+        int have = sqlite3_prepare_v2(p->writer, "SELECT 1 FROM sqlite_stat1 LIMIT 1", -1, &st,
+                                      NULL) == SQLITE_OK &&
+                   sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        store__exec(p->writer, have ? "PRAGMA optimize" : "ANALYZE", NULL);
+    }
+    if (rc == TSR_OK) {
         p->free_conns = calloc((size_t)n_readers, sizeof *p->free_conns);
         if (!p->free_conns) {
             rc = tsr_err_set(err, TSR_ENOMEM, "index: out of memory");

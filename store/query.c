@@ -560,7 +560,7 @@ typedef struct owned {
 } owned;
 
 static void
-add_condition(sqlbuf *b, const store_query *q, const store_match *m, owned *own)
+add_condition(sqlbuf *b, const store_query *q, const store_match *m, owned *own, int count)
 {
     const store__attr *a = store__attr_find(m->tag);
     if (m->kind == STORE_M_UNIVERSAL) {
@@ -575,9 +575,12 @@ add_condition(sqlbuf *b, const store_query *q, const store_match *m, owned *own)
     }
     sb_add(b, " AND ");
     if (a->computed == C_MODALITIES) {
-        /* IN over an indexed subquery: SQLite runs it once, not once per study as a
-         * correlated EXISTS (3x faster on the count of 10,000 studies) */
-        sb_add(b, "st.pk IN (SELECT x.study_pk FROM series x WHERE x.modality IN (");
+        /* A page walks studies in date order and stops after `limit` rows: a correlated EXISTS
+         * per study suits it. A count visits every match: an uncorrelated IN, run once, is 3x
+         * faster there (and as IN, the page would sort every match first). */
+        sb_add(b, count ? "st.pk IN (SELECT x.study_pk FROM series x WHERE x.modality IN ("
+                        : "EXISTS(SELECT 1 FROM series x WHERE x.study_pk=st.pk AND "
+                          "x.modality IN (");
         for (int i = 0; i < m->n_list; i++) {
             if (i) {
                 sb_add(b, ",");
@@ -675,23 +678,41 @@ add_condition(sqlbuf *b, const store_query *q, const store_match *m, owned *own)
     }
 }
 
+/* Whether any condition reads a patients column (otherwise a count can skip that join). */
+static int
+needs_patients(const store_query *q)
+{
+    for (int i = 0; i < q->n_match; i++) {
+        const store__attr *a = store__attr_find(q->match[i].tag);
+        if (q->match[i].kind != STORE_M_UNIVERSAL && a && a->column && a->column[0] == 'p') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *
-from_clause(store_level level)
+from_clause(store_level level, int patients)
 {
     switch (level) {
     case STORE_STUDY:
-        return " FROM studies st JOIN patients p ON st.patient_pk=p.pk";
+        return patients ? " FROM studies st JOIN patients p ON st.patient_pk=p.pk"
+                        : " FROM studies st";
     case STORE_SERIES:
-        return " FROM series se JOIN studies st ON se.study_pk=st.pk"
-               " JOIN patients p ON st.patient_pk=p.pk";
+        return patients ? " FROM series se JOIN studies st ON se.study_pk=st.pk"
+                          " JOIN patients p ON st.patient_pk=p.pk"
+                        : " FROM series se JOIN studies st ON se.study_pk=st.pk";
     default:
-        return " FROM instances i JOIN series se ON i.series_pk=se.pk"
-               " JOIN studies st ON se.study_pk=st.pk JOIN patients p ON st.patient_pk=p.pk";
+        return patients ? " FROM instances i JOIN series se ON i.series_pk=se.pk"
+                          " JOIN studies st ON se.study_pk=st.pk JOIN patients p ON "
+                          "st.patient_pk=p.pk"
+                        : " FROM instances i JOIN series se ON i.series_pk=se.pk"
+                          " JOIN studies st ON se.study_pk=st.pk";
     }
 }
 
 static void
-where_clause(sqlbuf *b, const store_query *q, owned *own)
+where_clause(sqlbuf *b, const store_query *q, owned *own, int count)
 {
     sb_add(b, " WHERE 1");
     if (q->study[0]) {
@@ -703,7 +724,7 @@ where_clause(sqlbuf *b, const store_query *q, owned *own)
         sb_arg(b, q->series);
     }
     for (int i = 0; i < q->n_match; i++) {
-        add_condition(b, q, &q->match[i], own);
+        add_condition(b, q, &q->match[i], own, count);
     }
 }
 
@@ -981,8 +1002,8 @@ store_query_run(store *s, store_query *q, const char *base_url, long max_results
     owned own = {0};
     colmap cm;
     select_list(&b, q, &cm);
-    sb_add(&b, from_clause(q->level));
-    where_clause(&b, q, &own);
+    sb_add(&b, from_clause(q->level, 1));
+    where_clause(&b, q, &own, 0);
     sb_add(&b, q->level == STORE_STUDY    ? " ORDER BY st.date DESC, st.time_n DESC, st.pk DESC"
                : q->level == STORE_SERIES ? " ORDER BY st.pk, se.number, se.pk"
                                           : " ORDER BY se.pk, i.number, i.pk");
@@ -1028,8 +1049,8 @@ store_query_run(store *s, store_query *q, const char *base_url, long max_results
         sqlbuf c = {0};
         owned own2 = {0};
         sb_add(&c, "SELECT COUNT(*)");
-        sb_add(&c, from_clause(q->level));
-        where_clause(&c, q, &own2);
+        sb_add(&c, from_clause(q->level, needs_patients(q)));
+        where_clause(&c, q, &own2, 1);
         if (!c.oom && sqlite3_prepare_v2(db, c.s, -1, &st, NULL) == SQLITE_OK &&
             bind_all(st, &c) == 0 && sqlite3_step(st) == SQLITE_ROW) {
             *remaining = (long)sqlite3_column_int64(st, 0) - q->offset - n;
