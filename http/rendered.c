@@ -216,6 +216,50 @@ render_one(http_req *r, const store_instance *inst, uint32_t index, const render
     return rc;
 }
 
+/* A strong ETag: FNV-1a 64 over everything the bytes depend on. */
+static void
+render_etag(const store_instance *inst, uint32_t frame, const render_params *p, int thumbnail,
+            char out[40])
+{
+    char key[512];
+    int n = snprintf(key, sizeof key, "%s|%u|%d|%.17g|%.17g|%d|%d|%u|%u|%d|%.17g|%.17g|%.17g|%.17g|"
+                                     "%d|%d|%d|%d|%d|%d",
+                     inst->sop_instance_uid, frame, (int)p->voi.mode, p->voi.center, p->voi.width,
+                     (int)p->voi.fn, p->has_viewport, p->vp.vw, p->vp.vh, p->vp.has_region,
+                     p->vp.sx, p->vp.sy, p->vp.sw, p->vp.sh, p->vp.sw_to_edge, p->vp.sh_to_edge,
+                     p->quality, (int)p->fmt, p->annotate_patient * 2 + p->annotate_technique,
+                     thumbnail);
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n && i < (int)sizeof key; i++) {
+        h = (h ^ (uint8_t)key[i]) * 1099511628211ull;
+    }
+    snprintf(out, 40, "\"r%016llx\"", (unsigned long long)h);
+}
+
+/* If-None-Match: "*" or a list of entity tags (weak ones compare weakly, RFC 9110 13.1.2). */
+static int
+etag_matches(const char *inm, const char *etag)
+{
+    const char *p = inm;
+    size_t n = strlen(etag);
+    while (*p) {
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        if (*p == '*') {
+            return 1;
+        }
+        if (p[0] == 'W' && p[1] == '/') {
+            p += 2;
+        }
+        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' ')) {
+            return 1;
+        }
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
 typedef struct pick_ctx {
     store_instance *v;
     int n, cap;
@@ -313,10 +357,27 @@ http__rendered(http_req *r, int thumbnail)
         if (!r->instance[0]) {
             frame_index = inst->frames / 2;
         }
+        /* Stored instances never change, so the image is a function of the instance, frame and
+         * parameters: a strong ETag from those, checked before any work is done. A study or
+         * series thumbnail picks its image from what is stored now, so it is revalidated. */
+        char etag[40], hdr[512];
+        render_etag(inst, frame_index, &p, thumbnail, etag);
+        const char *inm = mg_get_header(r->conn, "If-None-Match");
+        snprintf(hdr, sizeof hdr,
+                 "ETag: %s\r\nVary: Accept\r\nCache-Control: %s\r\n", etag,
+                 r->instance[0] ? "private, max-age=31536000, immutable"
+                                : "private, no-cache");
+        if (inm && etag_matches(inm, etag)) {
+            http__head(r, 304, NULL, -1, hdr);
+            free(c.v);
+            return;
+        }
         rnd_buf out = {0};
         rc = render_one(r, inst, frame_index, &p, &out, whdr, sizeof whdr, &err);
         if (rc == TSR_OK) {
-            http__send(r, 200, ctype, out.data, out.len, whdr);
+            size_t n = strlen(hdr);
+            snprintf(hdr + n, sizeof hdr - n, "%s", whdr);
+            http__send(r, 200, ctype, out.data, out.len, hdr);
         } else {
             http__error_status(r, rc, &err);
         }
