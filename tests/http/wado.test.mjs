@@ -56,6 +56,33 @@ describe('WADO-RS', () => {
     return n;
   };
 
+  describe('HTTP caching of rendered images', () => {
+    test('strong ETag, 304 on If-None-Match, immutable for an instance, revalidated for a series', async () => {
+      const p = url(ct, '/rendered?window=40,400');
+      const a = await c.get(p, { Accept: 'image/jpeg' });
+      assert.equal(a.status, 200);
+      const etag = a.headers.etag;
+      assert.match(etag, /^"[^"]+"$/, 'a strong entity tag');
+      assert.match(a.headers['cache-control'], /immutable/);
+      assert.match(a.headers.vary, /Accept/);
+      const b = await c.get(p, { Accept: 'image/jpeg', 'If-None-Match': etag });
+      assert.equal(b.status, 304);
+      assert.equal(b.body.length, 0);
+      assert.equal(b.headers.etag, etag);
+      const weak = await c.get(p, { Accept: 'image/jpeg', 'If-None-Match': `"x", W/${etag}` });
+      assert.equal(weak.status, 304, 'weak comparison for If-None-Match');
+      const other = await c.get(url(ct, '/rendered?window=40,401'), { Accept: 'image/jpeg', 'If-None-Match': etag });
+      assert.equal(other.status, 200, 'another window is another image');
+      assert.notEqual(other.headers.etag, etag);
+      const pngr = await c.get(p, { Accept: 'image/png', 'If-None-Match': etag });
+      assert.equal(pngr.status, 200, 'another format is another image');
+      const th = await c.get(`/dicomweb/studies/${ct.study}/series/${ct.series}/thumbnail`, { Accept: 'image/jpeg' });
+      assert.equal(th.status, 200);
+      assert.match(th.headers['cache-control'], /no-cache/);
+      assert.ok(th.headers.etag);
+    });
+  });
+
   describe('instances, metadata, bulk data, frames', () => {
     test('instance retrieve: multipart/related application/dicom with the stored bytes', async () => {
       const r = await c.get(url(ct), { Accept: 'multipart/related; type="application/dicom"' });
