@@ -38,6 +38,10 @@ cli_serve(int argc, char **argv)
         CFG("thumbnail-size", CFG_LONG, "192", 16, 1024, "thumbnail box in pixels"),
         CFG("request-timeout-ms", CFG_LONG, "30000", 100, 3600000,
          "time a connection may stay silent"),
+        CFG("cache-mb", CFG_LONG, "512", 0, 1 << 20,
+            "one memory budget for every image cache (parsed files, decoded frames, rendered "
+            "frames, encoded tiles), MiB"),
+        CFG("tile-size", CFG_LONG, "256", 16, 4096, "tile side in pixels"),
         CFG("log-level", CFG_LONG, "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug"),
     };
     int n = (int)(sizeof opts / sizeof opts[0]);
@@ -81,6 +85,8 @@ cli_serve(int argc, char **argv)
     ho.qido_max = cfg_get(opts, n, "qido-max")->num;
     ho.thumbnail_size = (int)cfg_get(opts, n, "thumbnail-size")->num;
     ho.request_timeout_ms = (int)cfg_get(opts, n, "request-timeout-ms")->num;
+    ho.cache_bytes = (size_t)cfg_get(opts, n, "cache-mb")->num << 20;
+    ho.tile_size = (int)cfg_get(opts, n, "tile-size")->num;
     http_server *srv = NULL;
     if (http_start(&ho, st, &srv, &err) != TSR_OK) {
         fprintf(stderr, "tessera serve: %s\n", err.msg);

@@ -22,6 +22,8 @@ typedef struct http_opts {
     long qido_max;            /* results per QIDO page at most (0: 1000) */
     int thumbnail_size;       /* default thumbnail box in pixels (0: 192) */
     int request_timeout_ms;   /* idle time a connection may take (0: 30000) */
+    size_t cache_bytes;       /* one budget for every image cache (0: 512 MiB) */
+    int tile_size;            /* tile side in pixels (0: 256) */
 } http_opts;
 
 typedef struct http_server http_server;

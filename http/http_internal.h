@@ -5,12 +5,20 @@
 
 #include "http.h"
 
+#include "cache.h"
+#include "rnd.h"
+
 #include <civetweb.h>
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct http_imaging http_imaging;
+typedef struct http_pool http_pool;
+
 struct http_server {
     struct mg_context *ctx;
+    http_imaging *im;
+    http_pool *pool;
     store *st;
     http_opts opts;
     char public_url[512];
@@ -26,6 +34,7 @@ typedef struct http_req {
     const char *method;
     const char *query;  /* raw query string, "" when none */
     char base[640];     /* absolute base URL of /dicomweb for this request */
+    char origin[600];   /* scheme://host[:port] of this server, as the client reached it */
     char study[65], series[65], instance[65];
     char frames[256];   /* the frame list segment, "" when none */
     char bulk[256];     /* the bulkdata path, "" when none */
@@ -45,6 +54,11 @@ void http__send(http_req *r, int status, const char *content_type, const void *b
                 const char *extra);
 void http__warn(http_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Fills a request from a connection (method, query, base URLs). */
+void http__req_init(http_req *r, struct mg_connection *conn, http_server *srv);
+/* Answers an OPTIONS request (a CORS preflight when the origin is allowed). */
+void http__preflight(http_req *r);
+
 /* Query-string parameter `name` (first occurrence), percent-decoded into out. Returns 1 when
  * present, 0 when absent, -1 when malformed/too long. */
 int http__param(const char *qs, const char *name, char *out, size_t cap);
@@ -59,6 +73,54 @@ struct neg_list;
 int http__negotiate(http_req *r, const char *const *offered, int n, int *chosen,
                     struct neg_list *keep);
 
+/* imaging.c: the cached path from a stored instance to pixels (see there). Every function
+ * returns a pinned cache handle the caller releases with cache_release. */
+int http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err);
+void http__imaging_destroy(http_imaging *im);
+int http__imaging_stats(http_imaging *im, int prometheus, char **out);
+int http__handle(http_imaging *im, const store_instance *inst, cache_entry **out, tsr_err *err);
+int http__frame(http_imaging *im, const store_instance *inst, uint32_t index, cache_entry **out,
+                tsr_err *err);
+/* An 8-bit frame at one window, with what the pipeline applied. */
+typedef struct http_rendered {
+    rnd_image img;
+    rnd_voi_used used;
+    double pixel_aspect;
+    uint32_t frames, columns, rows;
+    char modality[17];
+} http_rendered;
+int http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
+                         const rnd_voi_req *voi, cache_entry **out, tsr_err *err);
+void http__voi_key(const rnd_voi_req *voi, char *out, size_t cap);
+/* Encoded bytes under `key` (everything they depend on); `fn` fills a rnd_buf on a miss. */
+typedef int (*http__encode_fn)(void *user, rnd_buf *out, tsr_err *err);
+int http__encoded(http_imaging *im, const char *key, http__encode_fn fn, void *user,
+                  cache_entry **out, tsr_err *err);
+/* Whether frame `index` of `inst` is decoded in the cache now (a non-blocking peek). */
+int http__frame_cached(http_imaging *im, const store_instance *inst, uint32_t index);
+/* A non-blocking look into the encoded pool (TSR_OK and a handle, or TSR_ENOTFOUND). */
+int http__encoded_peek(http_imaging *im, const char *key, cache_entry **out);
+/* Schedules, at prefetch priority, the decoding of the frames of the instances next to `inst`
+ * in its series (bounded: a few on each side, skipped when cached or the queue is full). */
+void http__prefetch_neighbours(http_server *srv, const store_instance *inst);
+
+/* pool.c: the render pool (one thread per core; interactive jobs before prefetch jobs). */
+typedef int (*http__job_fn)(void *user);
+int http__pool_create(int threads, int max_prefetch, http_pool **out, tsr_err *err);
+void http__pool_destroy(http_pool *p);
+/* Runs fn(user) on a pool thread at interactive priority and waits for it; returns its value.
+ * Must not be called from a pool thread. */
+int http__pool_run(http_pool *p, http__job_fn fn, void *user);
+/* Queues fn(user) at prefetch priority; the pool frees `user` with free_user afterwards.
+ * Returns -1 when dropped (queue full or stopping): the caller still owns `user`. */
+int http__pool_prefetch(http_pool *p, http__job_fn fn, void *user, void (*free_user)(void *));
+
+/* FNV-1a 64 of `key` as a strong entity tag ("\"<prefix><16 hex>\""), and If-None-Match. */
+void http__etag(const char *key, char prefix, char out[40]);
+int http__etag_matches(const char *if_none_match, const char *etag);
+/* window=c,w[,fn] into a VOI request; -1 with a message. */
+int http__parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap);
+
 /* Handlers (dicomweb.c, stow.c, rendered.c). */
 void http__qido(http_req *r, store_level level);
 void http__retrieve(http_req *r);
@@ -67,5 +129,8 @@ void http__frames(http_req *r);
 void http__bulkdata(http_req *r);
 void http__stow(http_req *r);
 void http__rendered(http_req *r, int thumbnail);
+void http__tiles(http_req *r, const char *rest);
+int http__iiif_handler(struct mg_connection *conn, void *cbdata);
+int http__stats_handler(struct mg_connection *conn, void *cbdata);
 
 #endif

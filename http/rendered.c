@@ -22,8 +22,8 @@ typedef struct render_params {
 } render_params;
 
 /* window=center,width[,function] */
-static int
-parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap)
+int
+http__parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%.255s", s);
@@ -82,7 +82,7 @@ parse_params(http_req *r, int thumbnail, render_params *p)
     char v[256], msg[200];
     int has;
     if ((has = http__param(r->query, "window", v, sizeof v)) != 0) {
-        if (has < 0 || parse_window(v, &p->voi, msg, sizeof msg) != 0) {
+        if (has < 0 || http__parse_window(v, &p->voi, msg, sizeof msg) != 0) {
             http__error(r, 400, "%s", has < 0 ? "malformed window parameter" : msg);
             return -1;
         }
@@ -146,32 +146,18 @@ parse_params(http_req *r, int thumbnail, render_params *p)
     return 0;
 }
 
-/* Renders frame `index` of the stored file `path` into encoded bytes. */
+/* Renders frame `index` of an instance into encoded bytes: the windowed 8-bit frame comes from
+ * the cache (decoded once, rendered once per window), then viewport, annotation and encoding. */
 static int
 render_one(http_req *r, const store_instance *inst, uint32_t index, const render_params *p,
            rnd_buf *out, char *window_hdr, size_t whcap, tsr_err *err)
 {
-    rnd_dicom *d = NULL;
-    rnd_frame *f = NULL;
-    rnd_image img = {0}, sized = {0};
-    rnd_voi_used used;
-    int rc = rnd_dicom_open(inst->path, NULL, &d, err);
+    cache_entry *e = NULL;
+    rnd_image sized = {0};
+    int rc = http__rendered_frame(r->srv->im, inst, index, &p->voi, &e, err);
+    const http_rendered *hr = rc == TSR_OK ? cache_entry_data(e) : NULL;
     if (rc == TSR_OK) {
-        const rnd_info *info = rnd_dicom_info(d);
-        if (index >= info->frames) {
-            rc = tsr_err_set(err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
-                             index + 1, info->frames);
-        }
-    }
-    if (rc == TSR_OK) {
-        rc = rnd_dicom_decode_frame(d, index, &f, err);
-    }
-    const rnd_info *info = d ? rnd_dicom_info(d) : NULL;
-    if (rc == TSR_OK) {
-        rc = rnd_render_frame(info, index, f, &p->voi, &img, &used, err);
-    }
-    if (rc == TSR_OK) {
-        rc = rnd_resample(&img, rnd_pixel_aspect(info), p->has_viewport ? &p->vp : NULL, &sized,
+        rc = rnd_resample(&hr->img, hr->pixel_aspect, p->has_viewport ? &p->vp : NULL, &sized,
                           err);
     }
     if (rc == TSR_OK && (p->annotate_patient || p->annotate_technique)) {
@@ -182,22 +168,22 @@ render_one(http_req *r, const store_instance *inst, uint32_t index, const render
             snprintf(l[0], sizeof l[0], "%.120s", inst->patient_name);
             snprintf(l[1], sizeof l[1], "ID %s", inst->patient_id);
             snprintf(l[2], sizeof l[2], "%.8s %.64s", inst->study_date, inst->study_description);
-            a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[0];
-            a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[1];
-            a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[2];
+            for (int i = 0; i < 3; i++) {
+                a.lines[RND_CORNER_TOP_LEFT][a.n[RND_CORNER_TOP_LEFT]++] = l[i];
+            }
         }
         if (p->annotate_technique) {
-            if (used.mode == RND_VOI_MODE_FILE_LUT) {
-                snprintf(l[3], sizeof l[3], "VOI LUT %d", used.index + 1);
+            if (hr->used.mode == RND_VOI_MODE_FILE_LUT) {
+                snprintf(l[3], sizeof l[3], "VOI LUT %d", hr->used.index + 1);
             } else {
-                snprintf(l[3], sizeof l[3], "W %.6g L %.6g", used.width, used.center);
+                snprintf(l[3], sizeof l[3], "W %.6g L %.6g", hr->used.width, hr->used.center);
             }
-            snprintf(l[4], sizeof l[4], "%s  Im %d  Fr %u/%u", info->modality,
-                     inst->instance_number, index + 1, info->frames);
-            snprintf(l[5], sizeof l[5], "%ux%u", info->columns, info->rows);
-            a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[3];
-            a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[4];
-            a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[5];
+            snprintf(l[4], sizeof l[4], "%s  Im %d  Fr %u/%u", hr->modality,
+                     inst->instance_number, index + 1, hr->frames);
+            snprintf(l[5], sizeof l[5], "%ux%u", hr->columns, hr->rows);
+            for (int i = 3; i < 6; i++) {
+                a.lines[RND_CORNER_BOTTOM_LEFT][a.n[RND_CORNER_BOTTOM_LEFT]++] = l[i];
+            }
         }
         rc = rnd_annotate(&sized, &a, err);
     }
@@ -205,40 +191,60 @@ render_one(http_req *r, const store_instance *inst, uint32_t index, const render
         rc = rnd_encode(&sized, p->fmt, p->quality, out, err);
     }
     if (rc == TSR_OK && window_hdr) {
-        snprintf(window_hdr, whcap, "X-Tessera-Window: %.17g,%.17g,%s\r\n", used.center,
-                 used.width, rnd_voi_fn_name(used.fn));
+        snprintf(window_hdr, whcap, "X-Tessera-Window: %.17g,%.17g,%s\r\n", hr->used.center,
+                 hr->used.width, rnd_voi_fn_name(hr->used.fn));
     }
-    (void)r;
     rnd_image_free(&sized);
-    rnd_image_free(&img);
-    rnd_frame_free(f);
-    rnd_dicom_close(d);
+    cache_release(e);
     return rc;
 }
 
-/* A strong ETag: FNV-1a 64 over everything the bytes depend on. */
+typedef struct render_call {
+    http_req *r;
+    const store_instance *inst;
+    uint32_t index;
+    const render_params *p;
+    rnd_buf *out;
+    char *whdr;
+    size_t whcap;
+    tsr_err *err;
+} render_call;
+
+static int
+run_render_one(void *user)
+{
+    render_call *c = user;
+    return render_one(c->r, c->inst, c->index, c->p, c->out, c->whdr, c->whcap, c->err);
+}
+
+void
+http__etag(const char *key, char prefix, char out[40])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = key; *c; c++) {
+        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    }
+    snprintf(out, 40, "\"%c%016llx\"", prefix, (unsigned long long)h);
+}
+
+/* A strong ETag over everything the bytes depend on. */
 static void
 render_etag(const store_instance *inst, uint32_t frame, const render_params *p, int thumbnail,
             char out[40])
 {
     char key[512];
-    int n = snprintf(key, sizeof key, "%s|%u|%d|%.17g|%.17g|%d|%d|%u|%u|%d|%.17g|%.17g|%.17g|%.17g|"
-                                     "%d|%d|%d|%d|%d|%d",
-                     inst->sop_instance_uid, frame, (int)p->voi.mode, p->voi.center, p->voi.width,
-                     (int)p->voi.fn, p->has_viewport, p->vp.vw, p->vp.vh, p->vp.has_region,
-                     p->vp.sx, p->vp.sy, p->vp.sw, p->vp.sh, p->vp.sw_to_edge, p->vp.sh_to_edge,
-                     p->quality, (int)p->fmt, p->annotate_patient * 2 + p->annotate_technique,
-                     thumbnail);
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < n && i < (int)sizeof key; i++) {
-        h = (h ^ (uint8_t)key[i]) * 1099511628211ull;
-    }
-    snprintf(out, 40, "\"r%016llx\"", (unsigned long long)h);
+    snprintf(key, sizeof key, "%s|%u|%d|%.17g|%.17g|%d|%d|%u|%u|%d|%.17g|%.17g|%.17g|%.17g|"
+                              "%d|%d|%d|%d|%d|%d",
+             inst->sop_instance_uid, frame, (int)p->voi.mode, p->voi.center, p->voi.width,
+             (int)p->voi.fn, p->has_viewport, p->vp.vw, p->vp.vh, p->vp.has_region, p->vp.sx,
+             p->vp.sy, p->vp.sw, p->vp.sh, p->vp.sw_to_edge, p->vp.sh_to_edge, p->quality,
+             (int)p->fmt, p->annotate_patient * 2 + p->annotate_technique, thumbnail);
+    http__etag(key, 'r', out);
 }
 
 /* If-None-Match: "*" or a list of entity tags (weak ones compare weakly, RFC 9110 13.1.2). */
-static int
-etag_matches(const char *inm, const char *etag)
+int
+http__etag_matches(const char *inm, const char *etag)
 {
     const char *p = inm;
     size_t n = strlen(etag);
@@ -367,13 +373,17 @@ http__rendered(http_req *r, int thumbnail)
                  "ETag: %s\r\nVary: Accept\r\nCache-Control: %s\r\n", etag,
                  r->instance[0] ? "private, max-age=31536000, immutable"
                                 : "private, no-cache");
-        if (inm && etag_matches(inm, etag)) {
+        if (inm && http__etag_matches(inm, etag)) {
             http__head(r, 304, NULL, -1, hdr);
             free(c.v);
             return;
         }
         rnd_buf out = {0};
-        rc = render_one(r, inst, frame_index, &p, &out, whdr, sizeof whdr, &err);
+        if (!http__frame_cached(r->srv->im, inst, frame_index)) {
+            http__prefetch_neighbours(r->srv, inst);
+        }
+        render_call call = {r, inst, frame_index, &p, &out, whdr, sizeof whdr, &err};
+        rc = http__pool_run(r->srv->pool, run_render_one, &call);
         if (rc == TSR_OK) {
             size_t n = strlen(hdr);
             snprintf(hdr + n, sizeof hdr - n, "%s", whdr);

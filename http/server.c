@@ -244,6 +244,11 @@ request_base(http_req *r)
 {
     if (r->srv->public_url[0]) {
         snprintf(r->base, sizeof r->base, "%s", r->srv->public_url);
+        snprintf(r->origin, sizeof r->origin, "%.599s", r->srv->public_url);
+        size_t n = strlen(r->origin);
+        if (n >= 9 && strcmp(r->origin + n - 9, "/dicomweb") == 0) {
+            r->origin[n - 9] = '\0';
+        }
         return;
     }
     const char *host = mg_get_header(r->conn, "Host");
@@ -252,16 +257,16 @@ request_base(http_req *r)
         ok = isalnum((unsigned char)*c) || strchr(".-:[]_", *c);
     }
     if (ok) {
-        snprintf(r->base, sizeof r->base, "%s://%s/dicomweb", r->ri->is_ssl ? "https" : "http",
-                 host);
+        snprintf(r->origin, sizeof r->origin, "%s://%s", r->ri->is_ssl ? "https" : "http", host);
     } else {
-        snprintf(r->base, sizeof r->base, "http://127.0.0.1:%d/dicomweb", r->srv->port);
+        snprintf(r->origin, sizeof r->origin, "http://127.0.0.1:%d", r->srv->port);
     }
+    snprintf(r->base, sizeof r->base, "%.600s/dicomweb", r->origin);
 }
 
 /* ---------------------------------------------------------------- routing */
 
-/* Splits the path after /dicomweb into segments (at most 12; bulkdata paths keep the rest). */
+/* Splits the path after /dicomweb into segments (at most `max`). */
 static int
 split(const char *path, char seg[][260], int max)
 {
@@ -325,8 +330,8 @@ is_get(http_req *r)
 static void
 route(http_req *r, const char *path)
 {
-    char seg[12][260];
-    int n = split(path, seg, 12);
+    char seg[16][260];
+    int n = split(path, seg, 16);
     if (n <= 0) {
         http__error(r, n < 0 ? 400 : 404, n < 0 ? "path too long or too deep"
                                                 : "no resource here; try /dicomweb/studies");
@@ -422,6 +427,16 @@ route(http_req *r, const char *path)
         http__rendered(r, 0);
     } else if (strcmp(res, "thumbnail") == 0 && rest == 0) {
         http__rendered(r, 1);
+    } else if (strcmp(res, "frames") == 0 && r->instance[0] && rest >= 2 &&
+               strcmp(seg[i + 2], "tiles") == 0) {
+        snprintf(r->frames, sizeof r->frames, "%.255s", seg[i + 1]);
+        char tail[600];
+        size_t at = 0;
+        for (int k = i + 2; k < n && at < sizeof tail; k++) {
+            at += (size_t)snprintf(tail + at, sizeof tail - at, "%s%.260s", k > i + 2 ? "/" : "",
+                                   seg[k]);
+        }
+        http__tiles(r, tail);
     } else if (strcmp(res, "frames") == 0 && r->instance[0] && rest >= 1 && rest <= 2) {
         snprintf(r->frames, sizeof r->frames, "%.255s", seg[i + 1]);
         if (rest == 1) {
@@ -445,8 +460,8 @@ route(http_req *r, const char *path)
     }
 }
 
-static void
-preflight(http_req *r)
+void
+http__preflight(http_req *r)
 {
     char probe[512];
     if (cors_headers(r, probe, sizeof probe) == 0) {
@@ -467,22 +482,27 @@ preflight(http_req *r)
     http__head(r, 204, NULL, -1, extra);
 }
 
+void
+http__req_init(http_req *r, struct mg_connection *conn, http_server *srv)
+{
+    memset(r, 0, sizeof *r);
+    r->conn = conn;
+    r->srv = srv;
+    r->ri = mg_get_request_info(conn);
+    r->method = r->ri->request_method;
+    r->query = r->ri->query_string ? r->ri->query_string : "";
+    request_base(r);
+}
+
 static int
 dicomweb_handler(struct mg_connection *conn, void *cbdata)
 {
-    http_server *srv = cbdata;
     http_req r;
-    memset(&r, 0, sizeof r);
-    r.conn = conn;
-    r.srv = srv;
-    r.ri = mg_get_request_info(conn);
-    r.method = r.ri->request_method;
-    r.query = r.ri->query_string ? r.ri->query_string : "";
-    request_base(&r);
+    http__req_init(&r, conn, cbdata);
     const char *uri = r.ri->local_uri_raw ? r.ri->local_uri_raw : r.ri->local_uri;
     uint64_t t0 = tsr_now_ns();
     if (strcmp(r.method, "OPTIONS") == 0) {
-        preflight(&r);
+        http__preflight(&r);
     } else if (strncmp(uri, "/dicomweb", 9) == 0 && (uri[9] == '/' || uri[9] == '\0')) {
         route(&r, uri + 9);
     } else {
@@ -523,6 +543,21 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     }
     if (!s->opts.thumbnail_size) {
         s->opts.thumbnail_size = 192;
+    }
+    if (!s->opts.tile_size) {
+        s->opts.tile_size = RND_TILE_DEFAULT;
+    }
+    int rc = http__imaging_create(s->opts.cache_bytes ? s->opts.cache_bytes : (size_t)512 << 20,
+                                  &s->im, err);
+    if (rc == TSR_OK) {
+        rc = http__pool_create(0, 64, &s->pool, err);
+        if (rc != TSR_OK) {
+            http__imaging_destroy(s->im);
+        }
+    }
+    if (rc != TSR_OK) {
+        free(s);
+        return rc;
     }
     snprintf(s->public_url, sizeof s->public_url, "%s", opts->public_url ? opts->public_url : "");
     size_t pl = strlen(s->public_url);
@@ -580,6 +615,8 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     init.configuration_options = options;
     s->ctx = mg_start2(&init, &ed);
     if (!s->ctx) {
+        http__pool_destroy(s->pool);
+        http__imaging_destroy(s->im);
         free(s);
         return tsr_err_set(err, TSR_EIO, "cannot start the HTTP server on %s: %s",
                            options[1], errtxt[0] ? errtxt : "unknown error");
@@ -588,6 +625,9 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     int np = mg_get_server_ports(s->ctx, 4, ports);
     s->port = np > 0 ? ports[0].port : 0;
     mg_set_request_handler(s->ctx, "/dicomweb", dicomweb_handler, s);
+    mg_set_request_handler(s->ctx, "/iiif", http__iiif_handler, s);
+    mg_set_request_handler(s->ctx, "/metrics$", http__stats_handler, s);
+    mg_set_request_handler(s->ctx, "/stats$", http__stats_handler, s);
     *out = s;
     return TSR_OK;
 }
@@ -605,5 +645,7 @@ http_stop(http_server *s)
         return;
     }
     mg_stop(s->ctx);
+    http__pool_destroy(s->pool);
+    http__imaging_destroy(s->im);
     free(s);
 }

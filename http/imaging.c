@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/* imaging.c: the cached path from a stored instance to pixels. Four pools share one byte budget
+ * (--cache-mb):
+ *   handles   parsed files (rnd_dicom), so a request does not re-parse its file;
+ *   frames    decoded frames (values before VOI), so a new window does not decode again;
+ *   rendered  8-bit frames at one window, the source of every tile and level of that window;
+ *   encoded   JPEG/PNG bytes of tiles and IIIF images, keyed by what the bytes depend on.
+ * Each lookup is single-flight: concurrent misses on one key compute once. */
+#define _GNU_SOURCE
+#include "http_internal.h"
+#include "rnd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct http_imaging {
+    cache_budget *budget;
+    cache *handles, *frames, *rendered, *encoded;
+};
+
+int
+http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err)
+{
+    http_imaging *im = calloc(1, sizeof *im);
+    if (!im) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    int rc = cache_budget_create(budget_bytes, &im->budget, err);
+    if (rc == TSR_OK) {
+        rc = cache_create(im->budget, "handles", &im->handles, err);
+    }
+    if (rc == TSR_OK) {
+        rc = cache_create(im->budget, "frames", &im->frames, err);
+    }
+    if (rc == TSR_OK) {
+        rc = cache_create(im->budget, "rendered", &im->rendered, err);
+    }
+    if (rc == TSR_OK) {
+        rc = cache_create(im->budget, "encoded", &im->encoded, err);
+    }
+    if (rc != TSR_OK) {
+        http__imaging_destroy(im);
+        return rc;
+    }
+    *out = im;
+    return TSR_OK;
+}
+
+void
+http__imaging_destroy(http_imaging *im)
+{
+    if (!im) {
+        return;
+    }
+    /* dependants first: rendered values hold no handles, but keep the order of use */
+    cache_destroy(im->encoded);
+    cache_destroy(im->rendered);
+    cache_destroy(im->frames);
+    cache_destroy(im->handles);
+    cache_budget_destroy(im->budget);
+    free(im);
+}
+
+int
+http__imaging_stats(http_imaging *im, int prometheus, char **out)
+{
+    return prometheus ? cache_stats_prometheus(im->budget, out) : cache_stats_json(im->budget, out);
+}
+
+/* ---------------------------------------------------------------- handles */
+
+static void
+destroy_handle(void *data, void *ctx)
+{
+    (void)ctx;
+    rnd_dicom_close(data);
+}
+
+typedef struct handle_job {
+    const char *path;
+    uint64_t size;
+} handle_job;
+
+static int
+compute_handle(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+{
+    (void)key;
+    (void)keylen;
+    const handle_job *j = user;
+    rnd_dicom *d = NULL;
+    int rc = rnd_dicom_open(j->path, NULL, &d, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    /* GDCM holds every value of the file in memory: about the file's size */
+    out->data = d;
+    out->size = (size_t)j->size + 4096;
+    out->destroy = destroy_handle;
+    out->ctx = NULL;
+    return TSR_OK;
+}
+
+int
+http__handle(http_imaging *im, const store_instance *inst, cache_entry **out, tsr_err *err)
+{
+    char key[80];
+    int n = snprintf(key, sizeof key, "h|%s", inst->sop_instance_uid);
+    handle_job j = {inst->path, inst->size};
+    return cache_get_or_compute(im->handles, key, (size_t)n, compute_handle, &j, out, err);
+}
+
+/* ---------------------------------------------------------------- frames */
+
+static void
+destroy_frame(void *data, void *ctx)
+{
+    (void)ctx;
+    rnd_frame_free(data);
+}
+
+typedef struct frame_job {
+    http_imaging *im;
+    const store_instance *inst;
+    uint32_t index;
+} frame_job;
+
+static int
+compute_frame(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+{
+    (void)key;
+    (void)keylen;
+    frame_job *j = user;
+    cache_entry *h = NULL;
+    int rc = http__handle(j->im, j->inst, &h, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    rnd_dicom *d = cache_entry_data(h);
+    rnd_frame *f = NULL;
+    if (j->index >= rnd_dicom_info(d)->frames) {
+        rc = tsr_err_set(err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
+                         j->index + 1, rnd_dicom_info(d)->frames);
+    } else {
+        rc = rnd_dicom_decode_frame(d, j->index, &f, err);
+    }
+    cache_release(h);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    out->data = f;
+    out->size = f->bytes + sizeof *f;
+    out->destroy = destroy_frame;
+    return TSR_OK;
+}
+
+int
+http__frame(http_imaging *im, const store_instance *inst, uint32_t index, cache_entry **out,
+            tsr_err *err)
+{
+    char key[96];
+    int n = snprintf(key, sizeof key, "f|%s|%u", inst->sop_instance_uid, index);
+    frame_job j = {im, inst, index};
+    return cache_get_or_compute(im->frames, key, (size_t)n, compute_frame, &j, out, err);
+}
+
+/* ---------------------------------------------------------------- rendered frames */
+
+static void
+destroy_rendered(void *data, void *ctx)
+{
+    (void)ctx;
+    http_rendered *r = data;
+    rnd_image_free(&r->img);
+    free(r);
+}
+
+typedef struct rendered_job {
+    http_imaging *im;
+    const store_instance *inst;
+    uint32_t index;
+    const rnd_voi_req *voi;
+} rendered_job;
+
+static int
+compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+{
+    (void)key;
+    (void)keylen;
+    rendered_job *j = user;
+    cache_entry *h = NULL, *f = NULL;
+    int rc = http__handle(j->im, j->inst, &h, err);
+    if (rc == TSR_OK) {
+        rc = http__frame(j->im, j->inst, j->index, &f, err);
+    }
+    http_rendered *r = calloc(1, sizeof *r);
+    if (rc == TSR_OK && !r) {
+        rc = tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    if (rc == TSR_OK) {
+        const rnd_info *info = rnd_dicom_info(cache_entry_data(h));
+        rc = rnd_render_frame(info, j->index, cache_entry_data(f), j->voi, &r->img, &r->used,
+                              err);
+        r->pixel_aspect = rnd_pixel_aspect(info);
+        r->frames = info->frames;
+        snprintf(r->modality, sizeof r->modality, "%s", info->modality);
+        r->columns = info->columns;
+        r->rows = info->rows;
+    }
+    cache_release(f);
+    cache_release(h);
+    if (rc != TSR_OK) {
+        free(r);
+        return rc;
+    }
+    out->data = r;
+    out->size = r->img.stride * r->img.height + sizeof *r;
+    out->destroy = destroy_rendered;
+    return TSR_OK;
+}
+
+void
+http__voi_key(const rnd_voi_req *voi, char *out, size_t cap)
+{
+    if (!voi || voi->mode == RND_VOI_MODE_DEFAULT) {
+        snprintf(out, cap, "default");
+    } else {
+        snprintf(out, cap, "%d:%.17g,%.17g,%d,%d", (int)voi->mode, voi->center, voi->width,
+                 (int)voi->fn, voi->index);
+    }
+}
+
+int
+http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
+                     const rnd_voi_req *voi, cache_entry **out, tsr_err *err)
+{
+    char key[256], vk[128];
+    http__voi_key(voi, vk, sizeof vk);
+    int n = snprintf(key, sizeof key, "r|%s|%u|%s", inst->sop_instance_uid, index, vk);
+    rendered_job j = {im, inst, index, voi};
+    return cache_get_or_compute(im->rendered, key, (size_t)n, compute_rendered, &j, out, err);
+}
+
+/* ---------------------------------------------------------------- encoded bytes */
+
+static void
+destroy_buf(void *data, void *ctx)
+{
+    (void)ctx;
+    rnd_buf *b = data;
+    rnd_buf_free(b);
+    free(b);
+}
+
+typedef struct encode_job {
+    http__encode_fn fn;
+    void *user;
+} encode_job;
+
+static int
+compute_encoded(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+{
+    (void)key;
+    (void)keylen;
+    encode_job *j = user;
+    rnd_buf *b = calloc(1, sizeof *b);
+    if (!b) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    int rc = j->fn(j->user, b, err);
+    if (rc != TSR_OK) {
+        free(b);
+        return rc;
+    }
+    out->data = b;
+    out->size = b->len + sizeof *b;
+    out->destroy = destroy_buf;
+    return TSR_OK;
+}
+
+int
+http__encoded(http_imaging *im, const char *key, http__encode_fn fn, void *user,
+              cache_entry **out, tsr_err *err)
+{
+    encode_job j = {fn, user};
+    return cache_get_or_compute(im->encoded, key, strlen(key), compute_encoded, &j, out, err);
+}
+
+int
+http__frame_cached(http_imaging *im, const store_instance *inst, uint32_t index)
+{
+    char key[96];
+    int n = snprintf(key, sizeof key, "f|%s|%u", inst->sop_instance_uid, index);
+    cache_entry *e = NULL;
+    if (cache_try_get(im->frames, key, (size_t)n, &e) != TSR_OK) {
+        return 0;
+    }
+    cache_release(e);
+    return 1;
+}
+
+int
+http__encoded_peek(http_imaging *im, const char *key, cache_entry **out)
+{
+    return cache_try_get(im->encoded, key, strlen(key), out);
+}
+
+/* ---------------------------------------------------------------- prefetch */
+
+typedef struct prefetch_job {
+    http_imaging *im;
+    store_instance inst;
+} prefetch_job;
+
+static int
+run_prefetch(void *user)
+{
+    prefetch_job *j = user;
+    cache_entry *e = NULL;
+    if (http__frame(j->im, &j->inst, 0, &e, NULL) == TSR_OK) {
+        cache_release(e);
+    }
+    return 0;
+}
+
+typedef struct neighbours {
+    const char *sop;
+    store_instance *v;
+    int n, cap, at;
+} neighbours;
+
+static int
+collect_instance(void *user, const store_instance *inst)
+{
+    neighbours *nb = user;
+    if (nb->n == nb->cap) {
+        int cap = nb->cap ? nb->cap * 2 : 64;
+        store_instance *v = realloc(nb->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            return TSR_ENOMEM;
+        }
+        nb->v = v;
+        nb->cap = cap;
+    }
+    if (strcmp(inst->sop_instance_uid, nb->sop) == 0) {
+        nb->at = nb->n;
+    }
+    nb->v[nb->n++] = *inst;
+    return 0;
+}
+
+void
+http__prefetch_neighbours(http_server *srv, const store_instance *inst)
+{
+    enum { SIDE = 4 };
+    neighbours nb = {inst->sop_instance_uid, NULL, 0, 0, -1};
+    if (store_each_instance(srv->st, inst->study_uid, inst->series_uid, collect_instance, &nb,
+                            NULL) != TSR_OK ||
+        nb.at < 0) {
+        free(nb.v);
+        return;
+    }
+    /* nearest first, alternating sides: the direction of scrolling is not known */
+    for (int d = 1; d <= SIDE; d++) {
+        for (int sgn = 1; sgn >= -1; sgn -= 2) {
+            int k = nb.at + sgn * d;
+            if (k < 0 || k >= nb.n || nb.v[k].frames == 0) {
+                continue;
+            }
+            char key[96];
+            int n = snprintf(key, sizeof key, "f|%s|0", nb.v[k].sop_instance_uid);
+            cache_entry *e = NULL;
+            if (cache_try_get(srv->im->frames, key, (size_t)n, &e) == TSR_OK) {
+                cache_release(e);
+                continue;
+            }
+            prefetch_job *j = malloc(sizeof *j);
+            if (!j) {
+                break;
+            }
+            j->im = srv->im;
+            j->inst = nb.v[k];
+            if (http__pool_prefetch(srv->pool, run_prefetch, j, free) != 0) {
+                free(j);
+                d = SIDE + 1; /* queue full: stop */
+                break;
+            }
+        }
+    }
+    free(nb.v);
+}
