@@ -450,6 +450,117 @@ int rnd_font_glyph(uint32_t cp, uint8_t rows[RND_FONT_H]);
  * 0..RND_ANNOTATION_LINES) with the image untouched. Thread-safe on distinct images. */
 int rnd_annotate(rnd_image *img, const rnd_annotation *a, tsr_err *err);
 
+/* ---------------------------------------------------------------- tiles
+ * A frame is shown as a pyramid of levels. Level 0 is the display image: the rendered frame with
+ * square pixels, W0 x H0 as rnd_square_size gives it (what rnd_resample produces without a
+ * viewport). Level k is ceil(W0 / 2^k) x ceil(H0 / 2^k); its pixel (i, j) covers the level-0
+ * pixels [i * 2^k, (i + 1) * 2^k) x [j * 2^k, (j + 1) * 2^k), clipped to the image, so the last
+ * column and row of a level average a partial block (the geometry IIIF clients such as
+ * OpenSeadragon assume). The pyramid ends at the first level that fits in one tile. Levels are
+ * cut into tile x tile tiles at (col, row) from the top left; edge tiles are clipped, never
+ * padded. A tile is computed with the weights of its pixels' positions in the whole level, so
+ * it is bit-for-bit the matching crop of the level image: tiles never show seams.
+ *
+ * Coordinates of tile rectangles are level-k pixels; rnd_tile_rect times 2^k gives level-0
+ * pixels (clipped to W0 x H0). All functions here are thread-safe. */
+
+#define RND_TILE_DEFAULT 256
+#define RND_TILE_MIN     16
+#define RND_TILE_MAX     4096
+#define RND_LEVEL_MAX    31 /* levels are 0..RND_LEVEL_MAX; 2^31 exceeds any side */
+
+/* Largest side of an image made by the exact-size entry points below. */
+#define RND_RESAMPLE_MAX_SIDE 65536u
+
+/* The square-pixel size of a width x height source whose pixels are `pixel_aspect` (height /
+ * width, see rnd_pixel_aspect): the short side of a pixel is stretched, never the long one
+ * shrunk, exactly as rnd_resample does. Returns TSR_OK and writes *w0, *h0; TSR_EINVAL for a
+ * zero side or an aspect that is not a positive finite number; TSR_ELIMIT when a side would
+ * exceed 1e9. */
+int rnd_square_size(uint32_t width, uint32_t height, double pixel_aspect, uint32_t *w0,
+                    uint32_t *h0);
+
+/* rnd_square_size of a file's frames: columns x rows at rnd_pixel_aspect(info). Returns as
+ * rnd_square_size (TSR_EINVAL also for info NULL). */
+int rnd_display_size(const rnd_info *info, uint32_t *w0, uint32_t *h0);
+
+/* Number of levels of a w0 x h0 pyramid cut in tile x tile tiles: 1 + the first level k at
+ * which ceil(w0 / 2^k) and ceil(h0 / 2^k) are both <= tile (1 when the image fits in one tile).
+ * Returns TSR_EINVAL (negative) when w0 or h0 is 0 or tile is outside
+ * RND_TILE_MIN..RND_TILE_MAX. */
+int rnd_level_count(uint32_t w0, uint32_t h0, uint32_t tile);
+
+/* The size of level `level` (0..RND_LEVEL_MAX) of a w0 x h0 pyramid: ceil(w0 / 2^level) x
+ * ceil(h0 / 2^level); a level past RND_LEVEL_MAX gives its size too (1 x 1 for any w0, h0). */
+void rnd_level_size(uint32_t w0, uint32_t h0, int level, uint32_t *w, uint32_t *h);
+
+/* The number of tile columns and rows of level `level`. Returns TSR_OK; TSR_EINVAL for a zero
+ * size, a tile outside RND_TILE_MIN..RND_TILE_MAX or a negative level; TSR_ENOTFOUND for a
+ * level >= rnd_level_count. Outputs are written only on success. */
+int rnd_tile_grid(uint32_t w0, uint32_t h0, uint32_t tile, int level, uint32_t *cols,
+                  uint32_t *rows);
+
+/* The rectangle of tile (col, row) of level `level` in that level's pixels: x = col * tile,
+ * y = row * tile, w and h clipped to the level. Returns as rnd_tile_grid, and TSR_ENOTFOUND for
+ * a column or row past the grid. Outputs are written only on success. */
+int rnd_tile_rect(uint32_t w0, uint32_t h0, uint32_t tile, int level, uint32_t col, uint32_t row,
+                  uint32_t *x, uint32_t *y, uint32_t *w, uint32_t *h);
+
+/* Resamples `src` shown with square pixels (its display image, W0 x H0) onto a grid of output
+ * pixels `scale` display pixels wide: output pixel (i, j) covers display pixels
+ * [(x0 + i) * scale, (x0 + i + 1) * scale) x [(y0 + j) * scale, ...), clipped to the image.
+ * The output is exactly out_w x out_h (1..RND_RESAMPLE_MAX_SIDE); every output pixel must start
+ * inside the image. Area averaging where the grid is coarser than the source, bilinear where
+ * finer, as rnd_resample. The building block of rnd_render_level and rnd_render_tile. `out`
+ * must be zeroed or freed; on success it owns new data. Returns TSR_OK, TSR_EINVAL (bad image,
+ * aspect or scale, a grid leaving the image), TSR_ELIMIT or TSR_ENOMEM. Thread-safe. */
+int rnd_resample_grid(const rnd_image *src, double pixel_aspect, double scale, uint32_t x0,
+                      uint32_t y0, uint32_t out_w, uint32_t out_h, rnd_image *out, tsr_err *err);
+
+/* A rectangle in display (square-pixel) coordinates; may be fractional. */
+typedef struct rnd_region {
+    double x, y, w, h;
+} rnd_region;
+
+/* Resamples the region `region` of `src`'s display image (NULL: all of it; clipped to the
+ * image, an error only when nothing is left) to exactly out_w x out_h
+ * (1..RND_RESAMPLE_MAX_SIDE), distorting when the aspect ratios differ (IIIF `w,h`), mirrored
+ * left to right when `mirror` is set. Where rnd_resample with a viewport of the same region
+ * gives an image of the same size, the two are identical. `out` must be zeroed or freed; on
+ * success it owns new data. Returns TSR_OK, TSR_EINVAL, TSR_ELIMIT or TSR_ENOMEM. Thread-safe. */
+int rnd_resample_region(const rnd_image *src, double pixel_aspect, const rnd_region *region,
+                        uint32_t out_w, uint32_t out_h, int mirror, rnd_image *out, tsr_err *err);
+
+/* Renders level `level` (0..RND_LEVEL_MAX) of the pyramid of `frame`, an 8-bit rendered frame
+ * (rnd_render_frame's output) whose pixels are `pixel_aspect`: aspect correction and
+ * downscaling in one pass, at exactly rnd_level_size(W0, H0, level). Level 0 equals
+ * rnd_resample(frame, pixel_aspect, NULL). `out` must be zeroed or freed; on success it owns
+ * new data. Returns TSR_OK, TSR_EINVAL, TSR_ELIMIT (level 0 sides above
+ * RND_RESAMPLE_MAX_SIDE) or TSR_ENOMEM. Thread-safe. */
+int rnd_render_level(const rnd_image *frame, double pixel_aspect, int level, rnd_image *out,
+                     tsr_err *err);
+
+/* Renders tile (col, row) of level `level` (pyramid cut in tile x tile tiles) of `frame` as
+ * rnd_render_level would, reading only the source pixels under the tile: the result is
+ * bit-for-bit the rnd_tile_rect crop of rnd_render_level's image. Returns as rnd_render_level,
+ * and TSR_ENOTFOUND for a level, column or row outside the pyramid. Thread-safe. */
+int rnd_render_tile(const rnd_image *frame, double pixel_aspect, uint32_t tile, int level,
+                    uint32_t col, uint32_t row, rnd_image *out, tsr_err *err);
+
+/* Copies the w x h rectangle at (x, y) of `src` into a new image `out` (zeroed or freed; on
+ * success it owns new data). Returns TSR_OK; TSR_EINVAL when the rectangle is empty or not
+ * inside `src`, or `src` is invalid; TSR_ENOMEM. Thread-safe. */
+int rnd_image_crop(const rnd_image *src, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+                   rnd_image *out, tsr_err *err);
+
+/* A one-channel copy of `src` (an RGB image becomes its Rec. 601 luma, rounded; a grey image
+ * is copied), for IIIF quality `gray`. `out` as rnd_image_crop. Returns TSR_OK, TSR_EINVAL or
+ * TSR_ENOMEM. Thread-safe. */
+int rnd_image_gray(const rnd_image *src, rnd_image *out, tsr_err *err);
+
+/* Mirrors `img` left to right in place (IIIF rotation `!0`). NULL or an empty image: no-op. */
+void rnd_image_mirror(rnd_image *img);
+
 #ifdef __cplusplus
 }
 #endif

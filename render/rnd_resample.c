@@ -19,7 +19,13 @@
  * Fixed point. Weights are 14-bit integers (each table entry sums to exactly 1 << 14, so flat
  * areas stay flat). The intermediate rows keep 7 fractional bits in uint16 (255 << 7 fits), and
  * the vertical accumulator fits in int32 (255 << 7 << 14 < 2^31). Both passes round to
- * nearest, so scale-1 mappings on integer pixel positions reproduce the input exactly. */
+ * nearest, so scale-1 mappings on integer pixel positions reproduce the input exactly.
+ *
+ * Exact sizes. rnd_resample derives its output size from the viewport; the pyramid and IIIF
+ * need a size fixed by the caller. rnd_resample_region maps a region onto any output size with
+ * the same expressions as rnd_resample (so the two agree where sizes do), and rnd_resample_grid
+ * places the output on a grid of fixed pitch with an offset (axis_map.off), which is what makes
+ * a tile identical to the matching part of its level. */
 #include "rnd_internal.h"
 
 #include <errno.h>
@@ -207,11 +213,15 @@ rnd_viewport_parse(const char *s, rnd_viewport *vp, tsr_err *err)
 /* ---------------------------------------------------------------- weight tables */
 
 /* One axis of the mapping: output pixel o (o = 0..n_out-1, before any flip) covers source
- * coordinates [src0 + o * step, src0 + (o + 1) * step), with source pixel k covering [k, k+1). */
+ * coordinates [src0 + (off + o) * step, src0 + (off + o + 1) * step), with source pixel k
+ * covering [k, k+1). `off` places the output inside a larger grid (a tile inside its pyramid
+ * level): the weights of a pixel then depend only on its index in that grid, so a tile is
+ * bit-for-bit the same as the matching part of the whole level. */
 typedef struct axis_map {
     uint32_t n_src, n_out;
     double src0, step;
     int flip;
+    uint32_t off;
 } axis_map;
 
 /* Per output pixel (in output order, i.e. after the flip): the first source pixel, then `taps`
@@ -321,7 +331,8 @@ axis_tab_build(const axis_map *m, axis_tab *t, tsr_err *err)
     for (uint32_t o = 0; o < m->n_out; o++) {
         uint32_t dst = m->flip ? m->n_out - 1 - o : o;
         uint32_t first, n = 0;
-        double f0 = m->src0 + (double)o * m->step;
+        const double pos = (double)o + (double)m->off;
+        double f0 = m->src0 + pos * m->step;
         double f1 = f0 + m->step;
         f0 = f0 < 0.0 ? 0.0 : (f0 > n_src ? n_src : f0);
         f1 = f1 < 0.0 ? 0.0 : (f1 > n_src ? n_src : f1);
@@ -336,7 +347,7 @@ axis_tab_build(const axis_map *m, axis_tab *t, tsr_err *err)
             }
         } else {
             /* Pixel centres: output centre o + 0.5 maps to source coordinate c + 0.5. */
-            double c = m->src0 + ((double)o + 0.5) * m->step - 0.5;
+            double c = m->src0 + (pos + 0.5) * m->step - 0.5;
             if (c < 0.0) {
                 c = 0.0;
             }
@@ -545,6 +556,22 @@ run_passes(const pass_ctx *c, rnd_image *out)
 
 /* ---------------------------------------------------------------- rnd_resample */
 
+/* The logical (square-pixel) size of a sw x sh source: the short side of a pixel is stretched,
+ * the long one never shrunk. Returns -1 when a side would exceed 1e9 pixels. rnd_resample and
+ * rnd_square_size share it, so pyramid levels and rendered resources agree on the size. */
+static int
+logical_size(double sw, double sh, double pixel_aspect, double *lw, double *lh)
+{
+    *lw = sw;
+    *lh = sh;
+    if (pixel_aspect > 1.0) {
+        *lh = round(sh * pixel_aspect);
+    } else if (pixel_aspect < 1.0) {
+        *lw = round(sw / pixel_aspect);
+    }
+    return (*lw > 1e9 || *lh > 1e9) ? -1 : 0;
+}
+
 /* Source interval [lo, hi) of a region side along one axis of logical length `len`; `s0` and
  * `sl` are the viewport's start and (signed) length. Returns the clipped length (<= 0: empty). */
 static double
@@ -642,15 +669,10 @@ rnd_resample(const rnd_image *src, double pixel_aspect, const rnd_viewport *vp, 
         return tsr_err_set(err, TSR_EINVAL, "resample: invalid viewport region");
     }
 
-    /* Step 1: the logical (square-pixel) size. Stretch the short side, never shrink. */
+    /* Step 1: the logical (square-pixel) size. */
     const double sw = (double)src->width, sh = (double)src->height;
-    double lw = sw, lh = sh;
-    if (pixel_aspect > 1.0) {
-        lh = round(sh * pixel_aspect);
-    } else if (pixel_aspect < 1.0) {
-        lw = round(sw / pixel_aspect);
-    }
-    if (lw > 1e9 || lh > 1e9) {
+    double lw, lh;
+    if (logical_size(sw, sh, pixel_aspect, &lw, &lh) != 0) {
         return tsr_err_set(err, TSR_ELIMIT, "resample: pixel aspect %g is out of range",
                            pixel_aspect);
     }
@@ -697,8 +719,8 @@ rnd_resample(const rnd_image *src, double pixel_aspect, const rnd_viewport *vp, 
 
     /* One affine map per axis. Output pixel o starts at logical coordinate r0 + o * (rw / ow),
      * and a logical coordinate is a source coordinate times (logical size / source size). */
-    axis_map mx = {src->width, img.width, rx * sw / lw, rw * sw / lw / ow, flip_x};
-    axis_map my = {src->height, img.height, ry * sh / lh, rh * sh / lh / oh, flip_y};
+    axis_map mx = {src->width, img.width, rx * sw / lw, rw * sw / lw / ow, flip_x, 0};
+    axis_map my = {src->height, img.height, ry * sh / lh, rh * sh / lh / oh, flip_y, 0};
 
     if (mx.n_out == mx.n_src && my.n_out == my.n_src && mx.src0 == 0.0 && my.src0 == 0.0 &&
         mx.step == 1.0 && my.step == 1.0 && !flip_x && !flip_y) {
@@ -718,4 +740,141 @@ rnd_resample(const rnd_image *src, double pixel_aspect, const rnd_viewport *vp, 
 fail:
     rnd_image_free(&img);
     return rc;
+}
+
+/* ---------------------------------------------------------------- exact-size entry points */
+
+int
+rnd_square_size(uint32_t width, uint32_t height, double pixel_aspect, uint32_t *w0, uint32_t *h0)
+{
+    double lw, lh;
+    if (width == 0 || height == 0 || !positive_finite(pixel_aspect)) {
+        return TSR_EINVAL;
+    }
+    if (logical_size((double)width, (double)height, pixel_aspect, &lw, &lh) != 0) {
+        return TSR_ELIMIT;
+    }
+    *w0 = (uint32_t)lw;
+    *h0 = (uint32_t)lh;
+    return TSR_OK;
+}
+
+static int
+valid_source(const rnd_image *src)
+{
+    return src && src->data && src->width > 0 && src->height > 0 &&
+           (src->channels == 1 || src->channels == 3) &&
+           src->stride >= (size_t)src->width * src->channels;
+}
+
+/* Checks the common arguments of the exact-size entry points and gives the logical size. */
+static int
+check_exact(const char *what, const rnd_image *src, double pixel_aspect, uint32_t out_w,
+            uint32_t out_h, double *lw, double *lh, tsr_err *err)
+{
+    if (!valid_source(src)) {
+        return tsr_err_set(err, TSR_EINVAL, "%s: invalid source image", what);
+    }
+    if (!positive_finite(pixel_aspect)) {
+        return tsr_err_set(err, TSR_EINVAL, "%s: invalid pixel aspect %g", what, pixel_aspect);
+    }
+    if (out_w == 0 || out_h == 0 || out_w > RND_RESAMPLE_MAX_SIDE ||
+        out_h > RND_RESAMPLE_MAX_SIDE) {
+        return tsr_err_set(err, TSR_ELIMIT, "%s: output %ux%u outside 1..%u", what, (unsigned)out_w,
+                           (unsigned)out_h, RND_RESAMPLE_MAX_SIDE);
+    }
+    if (logical_size((double)src->width, (double)src->height, pixel_aspect, lw, lh) != 0) {
+        return tsr_err_set(err, TSR_ELIMIT, "%s: pixel aspect %g is out of range", what,
+                           pixel_aspect);
+    }
+    return TSR_OK;
+}
+
+/* Allocates the output of the two maps and fills it: a plain copy when both axes map output
+ * pixels one to one onto source pixels, else the two passes. */
+static int
+resample_maps(const rnd_image *src, const axis_map *mx, const axis_map *my, rnd_image *out,
+              tsr_err *err)
+{
+    rnd_image img = {0};
+    int rc = rnd_image_alloc(&img, mx->n_out, my->n_out, src->channels, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    if (mx->step == 1.0 && my->step == 1.0 && mx->src0 == 0.0 && my->src0 == 0.0 && !mx->flip &&
+        !my->flip && (uint64_t)mx->off + mx->n_out <= mx->n_src &&
+        (uint64_t)my->off + my->n_out <= my->n_src) {
+        const size_t ch = src->channels;
+        for (uint32_t y = 0; y < img.height; y++) {
+            memcpy(img.data + (size_t)y * img.stride,
+                   src->data + (size_t)(my->off + y) * src->stride + (size_t)mx->off * ch,
+                   (size_t)img.width * ch);
+        }
+    } else {
+        rc = resample_general(src, mx, my, &img, err);
+        if (rc != TSR_OK) {
+            rnd_image_free(&img);
+            return rc;
+        }
+    }
+    *out = img;
+    return TSR_OK;
+}
+
+int
+rnd_resample_grid(const rnd_image *src, double pixel_aspect, double scale, uint32_t x0, uint32_t y0,
+                  uint32_t out_w, uint32_t out_h, rnd_image *out, tsr_err *err)
+{
+    double lw = 0.0, lh = 0.0;
+    int rc = check_exact("resample", src, pixel_aspect, out_w, out_h, &lw, &lh, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    if (!positive_finite(scale)) {
+        return tsr_err_set(err, TSR_EINVAL, "resample: invalid scale %g", scale);
+    }
+    /* Every output pixel must start inside the image; only the last one may be cut short. */
+    if (((double)x0 + (double)out_w - 1.0) * scale >= lw ||
+        ((double)y0 + (double)out_h - 1.0) * scale >= lh) {
+        return tsr_err_set(
+            err, TSR_EINVAL, "resample: grid %ux%u at %u,%u (scale %g) leaves the %.0fx%.0f image",
+            (unsigned)out_w, (unsigned)out_h, (unsigned)x0, (unsigned)y0, scale, lw, lh);
+    }
+    /* scale * n_src / logical: for the power-of-two scales of a pyramid the product is exact,
+     * so the step equals rnd_resample's wherever the level size is what it would produce. */
+    axis_map mx = {src->width, out_w, 0.0, scale * (double)src->width / lw, 0, x0};
+    axis_map my = {src->height, out_h, 0.0, scale * (double)src->height / lh, 0, y0};
+    return resample_maps(src, &mx, &my, out, err);
+}
+
+int
+rnd_resample_region(const rnd_image *src, double pixel_aspect, const rnd_region *region,
+                    uint32_t out_w, uint32_t out_h, int mirror, rnd_image *out, tsr_err *err)
+{
+    double lw = 0.0, lh = 0.0;
+    int rc = check_exact("resample", src, pixel_aspect, out_w, out_h, &lw, &lh, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    double rx = 0.0, ry = 0.0, rw = lw, rh = lh;
+    if (region) {
+        if (!isfinite(region->x) || !isfinite(region->y) || !isfinite(region->w) ||
+            !isfinite(region->h) || region->x < 0.0 || region->y < 0.0 || !(region->w > 0.0) ||
+            !(region->h > 0.0)) {
+            return tsr_err_set(err, TSR_EINVAL, "resample: invalid region");
+        }
+        int fx, fy;
+        rw = region_axis(region->x, region->w, lw, &rx, &fx);
+        rh = region_axis(region->y, region->h, lh, &ry, &fy);
+        if (!(rw > 1e-9) || !(rh > 1e-9)) {
+            return tsr_err_set(err, TSR_EINVAL,
+                               "resample: region %g,%g,%g,%g lies outside the %.0fx%.0f image",
+                               region->x, region->y, region->w, region->h, lw, lh);
+        }
+    }
+    /* The same expressions as rnd_resample, so the two agree wherever their sizes do. */
+    const double sw = (double)src->width, sh = (double)src->height;
+    axis_map mx = {src->width, out_w, rx * sw / lw, rw * sw / lw / out_w, mirror != 0, 0};
+    axis_map my = {src->height, out_h, ry * sh / lh, rh * sh / lh / out_h, 0, 0};
+    return resample_maps(src, &mx, &my, out, err);
 }
