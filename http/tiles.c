@@ -244,7 +244,7 @@ http__tiles(http_req *r, const char *rest)
     j.tile = (uint32_t)r->srv->opts.tile_size;
     char msg[200];
     if (parse_window_seg(seg[1], &j.voi, msg, sizeof msg) != 0) {
-        http__error(r, 400, "tile window: %s", msg);
+        http__error(r, 400, "tile %s", msg);
         return;
     }
     char *dot = strrchr(seg[5], '.');

@@ -11,7 +11,7 @@ BUILD_PKGS=(
     libcivetweb-dev libjansson-dev libsqlite3-dev libsodium-dev
 )
 TEST_PKGS=(
-    libcmocka-dev dcmtk python3 nodejs
+    libcmocka-dev dcmtk python3 nodejs chromium
 )
 
 want=("${BUILD_PKGS[@]}")
