@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --test
 
 # The HTTP tests' npm packages, exactly as locked (ctest runs them against each build).
-(cd tests/http && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/http && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
 jobs=$(nproc)
 werror=OFF
