@@ -42,6 +42,8 @@ cli_serve(int argc, char **argv)
             "one memory budget for every image cache (parsed files, decoded frames, rendered "
             "frames, encoded tiles), MiB"),
         CFG("tile-size", CFG_LONG, "256", 16, 4096, "tile side in pixels"),
+        CFG("prefetch", CFG_LONG, "4", 0, 64,
+            "instances decoded ahead on each side of a newly viewed one (0: off)"),
         CFG("log-level", CFG_LONG, "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug"),
     };
     int n = (int)(sizeof opts / sizeof opts[0]);
@@ -87,6 +89,7 @@ cli_serve(int argc, char **argv)
     ho.request_timeout_ms = (int)cfg_get(opts, n, "request-timeout-ms")->num;
     ho.cache_bytes = (size_t)cfg_get(opts, n, "cache-mb")->num << 20;
     ho.tile_size = (int)cfg_get(opts, n, "tile-size")->num;
+    ho.prefetch = (int)cfg_get(opts, n, "prefetch")->num;
     http_server *srv = NULL;
     if (http_start(&ho, st, &srv, &err) != TSR_OK) {
         fprintf(stderr, "tessera serve: %s\n", err.msg);

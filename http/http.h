@@ -24,6 +24,7 @@ typedef struct http_opts {
     int request_timeout_ms;   /* idle time a connection may take (0: 30000) */
     size_t cache_bytes;       /* one budget for every image cache (0: 512 MiB) */
     int tile_size;            /* tile side in pixels (0: 256) */
+    int prefetch;             /* neighbours decoded ahead on each side of a new frame (0: off) */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -92,14 +92,13 @@ typedef struct http_rendered {
 int http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
                          const rnd_voi_req *voi, cache_entry **out, tsr_err *err);
 void http__voi_key(const rnd_voi_req *voi, char *out, size_t cap);
-/* Encoded bytes under `key` (everything they depend on); `fn` fills a rnd_buf on a miss. */
+/* Encoded bytes under `key` (everything they depend on); on a miss `fn` fills a rnd_buf on the
+ * render pool `pool` (NULL: on the calling thread) while the caller waits. */
 typedef int (*http__encode_fn)(void *user, rnd_buf *out, tsr_err *err);
-int http__encoded(http_imaging *im, const char *key, http__encode_fn fn, void *user,
-                  cache_entry **out, tsr_err *err);
+int http__encoded(http_imaging *im, http_pool *pool, const char *key, http__encode_fn fn,
+                  void *user, cache_entry **out, tsr_err *err);
 /* Whether frame `index` of `inst` is decoded in the cache now (a non-blocking peek). */
 int http__frame_cached(http_imaging *im, const store_instance *inst, uint32_t index);
-/* A non-blocking look into the encoded pool (TSR_OK and a handle, or TSR_ENOTFOUND). */
-int http__encoded_peek(http_imaging *im, const char *key, cache_entry **out);
 /* Schedules, at prefetch priority, the decoding of the frames of the instances next to `inst`
  * in its series (bounded: a few on each side, skipped when cached or the queue is full). */
 void http__prefetch_neighbours(http_server *srv, const store_instance *inst);

@@ -255,8 +255,21 @@ destroy_buf(void *data, void *ctx)
 typedef struct encode_job {
     http__encode_fn fn;
     void *user;
+    http_pool *pool;
+    rnd_buf *b;
+    tsr_err *err;
 } encode_job;
 
+static int
+run_encode(void *user)
+{
+    encode_job *j = user;
+    return j->fn(j->user, j->b, j->err);
+}
+
+/* Runs on the requesting (connection) thread, which waits there; the work itself goes to the
+ * render pool at interactive priority. Lookups, hits and single-flight waits therefore never
+ * occupy a render thread. */
 static int
 compute_encoded(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
 {
@@ -267,7 +280,9 @@ compute_encoded(const void *key, size_t keylen, void *user, cache_value *out, ts
     if (!b) {
         return tsr_err_set(err, TSR_ENOMEM, "out of memory");
     }
-    int rc = j->fn(j->user, b, err);
+    j->b = b;
+    j->err = err;
+    int rc = j->pool ? http__pool_run(j->pool, run_encode, j) : run_encode(j);
     if (rc != TSR_OK) {
         free(b);
         return rc;
@@ -279,10 +294,10 @@ compute_encoded(const void *key, size_t keylen, void *user, cache_value *out, ts
 }
 
 int
-http__encoded(http_imaging *im, const char *key, http__encode_fn fn, void *user,
+http__encoded(http_imaging *im, http_pool *pool, const char *key, http__encode_fn fn, void *user,
               cache_entry **out, tsr_err *err)
 {
-    encode_job j = {fn, user};
+    encode_job j = {fn, user, pool, NULL, NULL};
     return cache_get_or_compute(im->encoded, key, strlen(key), compute_encoded, &j, out, err);
 }
 
@@ -297,12 +312,6 @@ http__frame_cached(http_imaging *im, const store_instance *inst, uint32_t index)
     }
     cache_release(e);
     return 1;
-}
-
-int
-http__encoded_peek(http_imaging *im, const char *key, cache_entry **out)
-{
-    return cache_try_get(im->encoded, key, strlen(key), out);
 }
 
 /* ---------------------------------------------------------------- prefetch */
@@ -352,7 +361,10 @@ collect_instance(void *user, const store_instance *inst)
 void
 http__prefetch_neighbours(http_server *srv, const store_instance *inst)
 {
-    enum { SIDE = 4 };
+    const int SIDE = srv->opts.prefetch;
+    if (SIDE <= 0) {
+        return;
+    }
     neighbours nb = {inst->sop_instance_uid, NULL, 0, 0, -1};
     if (store_each_instance(srv->st, inst->study_uid, inst->series_uid, collect_instance, &nb,
                             NULL) != TSR_OK ||

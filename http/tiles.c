@@ -104,36 +104,16 @@ tile_key(const tile_job *j, char *key, size_t cap)
              j->gray);
 }
 
-typedef struct encoded_call {
-    http_imaging *im;
-    const char *key;
-    http__encode_fn fn;
-    void *user;
-    cache_entry **out;
-    tsr_err *err;
-} encoded_call;
-
-static int
-run_encoded(void *user)
-{
-    encoded_call *c = user;
-    return http__encoded(c->im, c->key, c->fn, c->user, c->out, c->err);
-}
-
-/* Encoded bytes from the cache, or computed on the render pool (interactive priority); a frame
- * not decoded yet also schedules its series neighbours at prefetch priority. */
+/* Encoded bytes from the cache, or computed on the render pool while this connection waits; a
+ * frame not decoded yet also schedules its series neighbours at prefetch priority. */
 static int
 encoded_on_pool(http_req *r, const store_instance *inst, uint32_t frame, const char *key,
                 http__encode_fn fn, void *user, cache_entry **out, tsr_err *err)
 {
-    if (http__encoded_peek(r->srv->im, key, out) == TSR_OK) {
-        return TSR_OK;
-    }
     if (!http__frame_cached(r->srv->im, inst, frame)) {
         http__prefetch_neighbours(r->srv, inst);
     }
-    encoded_call c = {r->srv->im, key, fn, user, out, err};
-    return http__pool_run(r->srv->pool, run_encoded, &c);
+    return http__encoded(r->srv->im, r->srv->pool, key, fn, user, out, err);
 }
 
 /* Serves one tile job (cache, ETag, headers). */

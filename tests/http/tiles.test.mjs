@@ -100,6 +100,19 @@ async function checkSeamless(c, u, level, win, T) {
   assert.equal(diff, null, `level ${level} (${lw}x${lh}, window ${win}, tile ${T}): stitched tiles differ from IIIF full/${lw},${lh}: ${JSON.stringify(diff)}`);
 }
 
+// Statistics once background prefetch has gone quiet (no new frame decodes for 300 ms).
+async function settled(c) {
+  let prev = await stats(c);
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    const cur = await stats(c);
+    const m = (s) => s.caches.find((x) => x.name === 'frames').misses;
+    if (m(cur) === m(prev)) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
 async function stats(c) {
   const r = await c.get('/stats');
   assert.equal(r.status, 200, `/stats: ${r.status} ${r.text().slice(0, 200)}`);
@@ -121,7 +134,8 @@ describe('tile pyramid, IIIF and caches', () => {
       r = await runTessera(['import', '--data', dataDir, mammoPath()]);
       assert.equal(r.code, 0, `import mammo: ${r.stdout}${r.stderr}`);
     }
-    return { dataDir };
+    // prefetch off, so that the cache counters below count only what the requests cause
+    return { dataDir, args: ['--prefetch', '0'] };
   });
   let c;
   let ct; let ct2; let ct3; let cr; let us; let mg;
@@ -464,7 +478,7 @@ describe('tile pyramid, IIIF and caches', () => {
   describe('caches', () => {
     test('16 concurrent first requests: one encode, one decode, the rest coalesced or hits', async () => {
       const t = tileUrl(ct2, { q: 77, level: 0, col: 1, row: 0 });
-      const s0 = await stats(c);
+      const s0 = await settled(c);
       const rs = await Promise.all(Array.from({ length: 16 }, () => c.get(t)));
       const s1 = await stats(c);
       for (const r of rs) assert.equal(r.status, 200);
@@ -479,7 +493,8 @@ describe('tile pyramid, IIIF and caches', () => {
 
     test('a window change re-uses the decoded frame', async () => {
       await getOk(tileUrl(ct3, { level: 0, col: 0, row: 0 }));
-      const s0 = await stats(c);
+      // the first view also queued its neighbours' decoding at prefetch priority: let it finish
+      const s0 = await settled(c);
       await getOk(tileUrl(ct3, { win: '50,350', level: 0, col: 0, row: 0 }));
       await getOk(tileUrl(ct3, { win: '-600,1500', level: 0, col: 0, row: 0 }));
       const s1 = await stats(c);
@@ -601,5 +616,35 @@ describe('--cache-mb 8 --tile-size 200', () => {
     const evictions = s1.caches.reduce((n, x) => n + x.evictions, 0);
     assert.ok(evictions > 0, 'the load forced evictions');
     assert.ok(polls > 3, `polled ${polls} times`);
+  });
+});
+
+describe('prefetch of series neighbours', () => {
+  let d;
+  const srv = useServer(async () => {
+    d = await demo();
+    const dataDir = tempDir('tessera-prefetch-data-');
+    const r = await runTessera(['import', '--data', dataDir, d.dir]);
+    assert.equal(r.code, 0, `import: ${r.stdout}${r.stderr}`);
+    return { dataDir, args: ['--prefetch', '3'] };
+  });
+
+  test('viewing a slice decodes its 3 neighbours on each side in the background', async () => {
+    const c = client(srv);
+    const u = (f) => {
+      const x = readUids(fs.readFileSync(f));
+      return `/dicomweb/studies/${x.study}/series/${x.series}/instances/${x.sop}/rendered`;
+    };
+    const s0 = await settled(c);
+    let r = await c.get(u(d.ct[60]), { Accept: 'image/jpeg' });
+    assert.equal(r.status, 200);
+    const s1 = await settled(c);
+    assert.equal(delta(s0, s1, 'frames', 'misses'), 7, 'the viewed slice and 3 + 3 neighbours');
+    // scrolling to a neighbour finds it decoded: a frames hit, no new decode of it
+    r = await c.get(u(d.ct[61]), { Accept: 'image/jpeg' });
+    assert.equal(r.status, 200);
+    const s2 = await stats(c);
+    assert.ok(delta(s1, s2, 'frames', 'hits') >= 1, 'the neighbour was already decoded');
+    assert.equal(delta(s1, s2, 'rendered', 'misses'), 1);
   });
 });
