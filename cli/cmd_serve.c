@@ -31,7 +31,9 @@ cli_serve(int argc, char **argv)
          "base URL of /dicomweb in responses (default: from each request's Host header)"),
         CFG("cors-origins", CFG_STRING, "", 0, 0,
          "comma-separated origins allowed to call the API from a browser, or * (default: none)"),
-        CFG("threads", CFG_LONG, "16", 1, 1024, "connection threads"),
+        CFG("threads", CFG_LONG, "128", 1, 4096,
+            "connection threads: a keep-alive connection holds one, so this bounds the clients "
+            "served at once (rendering itself runs on one thread per core)"),
         CFG("max-upload-mb", CFG_LONG, "2048", 1, 1 << 20, "largest STOW-RS request body, MiB"),
         CFG("max-instance-mb", CFG_LONG, "1024", 1, 1 << 20, "largest single instance, MiB"),
         CFG("qido-max", CFG_LONG, "1000", 1, 1000000, "most results in one QIDO-RS response"),

@@ -17,7 +17,7 @@ typedef struct http_opts {
     const char *web_root;     /* static files ("" or NULL: none) */
     const char *public_url;   /* base URL of /dicomweb in responses; NULL: from the Host header */
     const char *cors_origins; /* comma-separated allowed origins, "*" for any, NULL/"": off */
-    int threads;              /* connection threads (0: 16) */
+    int threads;              /* connection threads (0: 128) */
     uint64_t max_upload;      /* bytes of one STOW-RS request body (0: 2 GiB) */
     long qido_max;            /* results per QIDO page at most (0: 1000) */
     int thumbnail_size;       /* default thumbnail box in pixels (0: 192) */

@@ -94,7 +94,13 @@ int http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t 
 void http__voi_key(const rnd_voi_req *voi, char *out, size_t cap);
 /* Encoded bytes under `key` (everything they depend on); on a miss `fn` fills a rnd_buf on the
  * render pool `pool` (NULL: on the calling thread) while the caller waits. */
-typedef int (*http__encode_fn)(void *user, rnd_buf *out, tsr_err *err);
+typedef int (*http__encode_fn)(void *user, rnd_buf *out, char *meta, size_t metacap,
+                               tsr_err *err);
+/* The cached value: the bytes, then response header lines `fn` may add (e.g. the window used). */
+typedef struct http_encoded {
+    rnd_buf buf;
+    char meta[192];
+} http_encoded;
 int http__encoded(http_imaging *im, http_pool *pool, const char *key, http__encode_fn fn,
                   void *user, cache_entry **out, tsr_err *err);
 /* Whether frame `index` of `inst` is decoded in the cache now (a non-blocking peek). */

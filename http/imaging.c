@@ -247,8 +247,8 @@ static void
 destroy_buf(void *data, void *ctx)
 {
     (void)ctx;
-    rnd_buf *b = data;
-    rnd_buf_free(b);
+    http_encoded *b = data;
+    rnd_buf_free(&b->buf);
     free(b);
 }
 
@@ -256,7 +256,7 @@ typedef struct encode_job {
     http__encode_fn fn;
     void *user;
     http_pool *pool;
-    rnd_buf *b;
+    http_encoded *b;
     tsr_err *err;
 } encode_job;
 
@@ -264,7 +264,7 @@ static int
 run_encode(void *user)
 {
     encode_job *j = user;
-    return j->fn(j->user, j->b, j->err);
+    return j->fn(j->user, &j->b->buf, j->b->meta, sizeof j->b->meta, j->err);
 }
 
 /* Runs on the requesting (connection) thread, which waits there; the work itself goes to the
@@ -276,7 +276,7 @@ compute_encoded(const void *key, size_t keylen, void *user, cache_value *out, ts
     (void)key;
     (void)keylen;
     encode_job *j = user;
-    rnd_buf *b = calloc(1, sizeof *b);
+    http_encoded *b = calloc(1, sizeof *b);
     if (!b) {
         return tsr_err_set(err, TSR_ENOMEM, "out of memory");
     }
@@ -288,7 +288,7 @@ compute_encoded(const void *key, size_t keylen, void *user, cache_value *out, ts
         return rc;
     }
     out->data = b;
-    out->size = b->len + sizeof *b;
+    out->size = b->buf.len + sizeof *b;
     out->destroy = destroy_buf;
     return TSR_OK;
 }

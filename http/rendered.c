@@ -204,17 +204,14 @@ typedef struct render_call {
     const store_instance *inst;
     uint32_t index;
     const render_params *p;
-    rnd_buf *out;
-    char *whdr;
-    size_t whcap;
-    tsr_err *err;
 } render_call;
 
+/* Fills an encoded-cache value on the render pool: the image and its X-Tessera-Window line. */
 static int
-run_render_one(void *user)
+encode_rendered(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
 {
     render_call *c = user;
-    return render_one(c->r, c->inst, c->index, c->p, c->out, c->whdr, c->whcap, c->err);
+    return render_one(c->r, c->inst, c->index, c->p, out, meta, metacap, err);
 }
 
 void
@@ -227,19 +224,17 @@ http__etag(const char *key, char prefix, char out[40])
     snprintf(out, 40, "\"%c%016llx\"", prefix, (unsigned long long)h);
 }
 
-/* A strong ETag over everything the bytes depend on. */
+/* The cache key of a rendered image: everything its bytes depend on (also its ETag). */
 static void
-render_etag(const store_instance *inst, uint32_t frame, const render_params *p, int thumbnail,
-            char out[40])
+render_key(const store_instance *inst, uint32_t frame, const render_params *p, int thumbnail,
+           char key[512])
 {
-    char key[512];
-    snprintf(key, sizeof key, "%s|%u|%d|%.17g|%.17g|%d|%d|%u|%u|%d|%.17g|%.17g|%.17g|%.17g|"
+    snprintf(key, 512, "%s|%u|%d|%.17g|%.17g|%d|%d|%u|%u|%d|%.17g|%.17g|%.17g|%.17g|"
                               "%d|%d|%d|%d|%d|%d",
              inst->sop_instance_uid, frame, (int)p->voi.mode, p->voi.center, p->voi.width,
              (int)p->voi.fn, p->has_viewport, p->vp.vw, p->vp.vh, p->vp.has_region, p->vp.sx,
              p->vp.sy, p->vp.sw, p->vp.sh, p->vp.sw_to_edge, p->vp.sh_to_edge, p->quality,
              (int)p->fmt, p->annotate_patient * 2 + p->annotate_technique, thumbnail);
-    http__etag(key, 'r', out);
 }
 
 /* If-None-Match: "*" or a list of entity tags (weak ones compare weakly, RFC 9110 13.1.2). */
@@ -356,7 +351,6 @@ http__rendered(http_req *r, int thumbnail)
         return;
     }
     const char *ctype = offered[chosen];
-    char whdr[160] = "";
     if (r->instance[0] || thumbnail) {
         /* one image: the instance's frame, or for a study/series thumbnail the middle image */
         const store_instance *inst = r->instance[0] ? &c.v[0] : &c.v[c.n / 2];
@@ -366,8 +360,9 @@ http__rendered(http_req *r, int thumbnail)
         /* Stored instances never change, so the image is a function of the instance, frame and
          * parameters: a strong ETag from those, checked before any work is done. A study or
          * series thumbnail picks its image from what is stored now, so it is revalidated. */
-        char etag[40], hdr[512];
-        render_etag(inst, frame_index, &p, thumbnail, etag);
+        char key[512], etag[40], hdr[512];
+        render_key(inst, frame_index, &p, thumbnail, key);
+        http__etag(key, 'r', etag);
         const char *inm = mg_get_header(r->conn, "If-None-Match");
         snprintf(hdr, sizeof hdr,
                  "ETag: %s\r\nVary: Accept\r\nCache-Control: %s\r\n", etag,
@@ -378,20 +373,22 @@ http__rendered(http_req *r, int thumbnail)
             free(c.v);
             return;
         }
-        rnd_buf out = {0};
         if (!http__frame_cached(r->srv->im, inst, frame_index)) {
             http__prefetch_neighbours(r->srv, inst);
         }
-        render_call call = {r, inst, frame_index, &p, &out, whdr, sizeof whdr, &err};
-        rc = http__pool_run(r->srv->pool, run_render_one, &call);
+        /* the encoded bytes are cached too: the same URL again costs a lookup */
+        render_call call = {r, inst, frame_index, &p};
+        cache_entry *e = NULL;
+        rc = http__encoded(r->srv->im, r->srv->pool, key, encode_rendered, &call, &e, &err);
         if (rc == TSR_OK) {
+            const http_encoded *enc = cache_entry_data(e);
             size_t n = strlen(hdr);
-            snprintf(hdr + n, sizeof hdr - n, "%s", whdr);
-            http__send(r, 200, ctype, out.data, out.len, hdr);
+            snprintf(hdr + n, sizeof hdr - n, "%s", enc->meta);
+            http__send(r, 200, ctype, enc->buf.data, enc->buf.len, hdr);
+            cache_release(e);
         } else {
             http__error_status(r, rc, &err);
         }
-        rnd_buf_free(&out);
         free(c.v);
         return;
     }

@@ -567,7 +567,7 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     snprintf(s->cors, sizeof s->cors, "%s", opts->cors_origins ? opts->cors_origins : "");
 
     char threads[16], timeout[16];
-    snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 16);
+    snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 128);
     snprintf(timeout, sizeof timeout, "%d",
              opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
     const char *options[32];

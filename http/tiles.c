@@ -64,8 +64,10 @@ typedef struct tile_job {
 } tile_job;
 
 static int
-encode_tile(void *user, rnd_buf *out, tsr_err *err)
+encode_tile(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
 {
+    (void)meta;
+    (void)metacap;
     tile_job *j = user;
     cache_entry *e = NULL;
     int rc = http__rendered_frame(j->im, j->inst, j->frame, &j->voi, &e, err);
@@ -292,8 +294,10 @@ typedef struct region_job {
 } region_job;
 
 static int
-encode_region(void *user, rnd_buf *out, tsr_err *err)
+encode_region(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
 {
+    (void)meta;
+    (void)metacap;
     region_job *j = user;
     cache_entry *e = NULL;
     int rc = http__rendered_frame(j->im, j->inst, j->frame, &j->voi, &e, err);

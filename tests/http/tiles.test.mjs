@@ -647,4 +647,22 @@ describe('prefetch of series neighbours', () => {
     assert.ok(delta(s1, s2, 'frames', 'hits') >= 1, 'the neighbour was already decoded');
     assert.equal(delta(s1, s2, 'rendered', 'misses'), 1);
   });
+
+  test('the same rendered URL again is served from the encoded cache, with its headers', async () => {
+    const c = client(srv);
+    const x = readUids(fs.readFileSync(d.ct[20]));
+    const p = `/dicomweb/studies/${x.study}/series/${x.series}/instances/${x.sop}/rendered?window=30,350`;
+    const a = await c.get(p, { Accept: 'image/jpeg' });
+    assert.equal(a.status, 200);
+    const s0 = await settled(c);
+    const b = await c.get(p, { Accept: 'image/jpeg' });
+    const s1 = await stats(c);
+    assert.equal(b.status, 200);
+    assert.ok(b.body.equals(a.body), 'the same bytes');
+    assert.equal(b.headers['x-tessera-window'], a.headers['x-tessera-window']);
+    assert.match(b.headers['x-tessera-window'], /^30,350,/);
+    assert.equal(delta(s0, s1, 'encoded', 'hits'), 1, 'an encoded hit');
+    assert.equal(delta(s0, s1, 'rendered', 'misses') + delta(s0, s1, 'rendered', 'hits'), 0,
+      'nothing rendered or even looked up again');
+  });
 });
