@@ -332,72 +332,37 @@ run_prefetch(void *user)
     return 0;
 }
 
-typedef struct neighbours {
-    const char *sop;
-    store_instance *v;
-    int n, cap, at;
-} neighbours;
+typedef struct prefetch_ctx {
+    http_server *srv;
+    int dropped;
+} prefetch_ctx;
 
 static int
-collect_instance(void *user, const store_instance *inst)
+prefetch_one(void *user, const store_instance *inst)
 {
-    neighbours *nb = user;
-    if (nb->n == nb->cap) {
-        int cap = nb->cap ? nb->cap * 2 : 64;
-        store_instance *v = realloc(nb->v, (size_t)cap * sizeof *v);
-        if (!v) {
-            return TSR_ENOMEM;
-        }
-        nb->v = v;
-        nb->cap = cap;
+    prefetch_ctx *pc = user;
+    if (pc->dropped || inst->frames == 0 || http__frame_cached(pc->srv->im, inst, 0)) {
+        return 0;
     }
-    if (strcmp(inst->sop_instance_uid, nb->sop) == 0) {
-        nb->at = nb->n;
+    prefetch_job *j = malloc(sizeof *j);
+    if (!j) {
+        return 0;
     }
-    nb->v[nb->n++] = *inst;
+    j->im = pc->srv->im;
+    j->inst = *inst;
+    if (http__pool_prefetch(pc->srv->pool, run_prefetch, j, free) != 0) {
+        free(j);
+        pc->dropped = 1; /* queue full: the rest would be dropped too */
+    }
     return 0;
 }
 
 void
 http__prefetch_neighbours(http_server *srv, const store_instance *inst)
 {
-    const int SIDE = srv->opts.prefetch;
-    if (SIDE <= 0) {
+    if (srv->opts.prefetch <= 0) {
         return;
     }
-    neighbours nb = {inst->sop_instance_uid, NULL, 0, 0, -1};
-    if (store_each_instance(srv->st, inst->study_uid, inst->series_uid, collect_instance, &nb,
-                            NULL) != TSR_OK ||
-        nb.at < 0) {
-        free(nb.v);
-        return;
-    }
-    /* nearest first, alternating sides: the direction of scrolling is not known */
-    for (int d = 1; d <= SIDE; d++) {
-        for (int sgn = 1; sgn >= -1; sgn -= 2) {
-            int k = nb.at + sgn * d;
-            if (k < 0 || k >= nb.n || nb.v[k].frames == 0) {
-                continue;
-            }
-            char key[96];
-            int n = snprintf(key, sizeof key, "f|%s|0", nb.v[k].sop_instance_uid);
-            cache_entry *e = NULL;
-            if (cache_try_get(srv->im->frames, key, (size_t)n, &e) == TSR_OK) {
-                cache_release(e);
-                continue;
-            }
-            prefetch_job *j = malloc(sizeof *j);
-            if (!j) {
-                break;
-            }
-            j->im = srv->im;
-            j->inst = nb.v[k];
-            if (http__pool_prefetch(srv->pool, run_prefetch, j, free) != 0) {
-                free(j);
-                d = SIDE + 1; /* queue full: stop */
-                break;
-            }
-        }
-    }
-    free(nb.v);
+    prefetch_ctx pc = {srv, 0};
+    store_neighbours(srv->st, inst, srv->opts.prefetch, prefetch_one, &pc, NULL);
 }

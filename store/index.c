@@ -599,6 +599,57 @@ store_each_instance(store *s, const char *study, const char *series, store_insta
 }
 
 int
+store_neighbours(store *s, const store_instance *inst, int n, store_instance_fn fn, void *user,
+                 tsr_err *err)
+{
+    /* Two short index walks from the instance's place in (number, uid) order: before it,
+     * nearest first, and after it. Instances without a number sort first, as in listings. */
+    static const char *const sql[2] = {
+        "SELECT " INSTANCE_COLUMNS INSTANCE_JOIN
+        "WHERE i.series_pk=(SELECT series_pk FROM instances WHERE uid=?1) AND "
+        "(ifnull(i.number,-2147483649), i.uid) < (ifnull(?2,-2147483649), ?1) "
+        "ORDER BY ifnull(i.number,-2147483649) DESC, i.uid DESC LIMIT ?3",
+        "SELECT " INSTANCE_COLUMNS INSTANCE_JOIN
+        "WHERE i.series_pk=(SELECT series_pk FROM instances WHERE uid=?1) AND "
+        "(ifnull(i.number,-2147483649), i.uid) > (ifnull(?2,-2147483649), ?1) "
+        "ORDER BY ifnull(i.number,-2147483649), i.uid LIMIT ?3"};
+    sqlite3 *db = store__reader(s);
+    int ret = TSR_OK;
+    /* nearest first, alternating sides */
+    store_instance *side[2] = {calloc((size_t)n, sizeof(store_instance)),
+                               calloc((size_t)n, sizeof(store_instance))};
+    int count[2] = {0, 0};
+    for (int k = 0; k < 2 && ret == TSR_OK && side[0] && side[1]; k++) {
+        sqlite3_stmt *st;
+        ret = prepare(db, sql[k], &st, err);
+        if (ret != TSR_OK) {
+            break;
+        }
+        bind_text(st, 1, inst->sop_instance_uid);
+        sqlite3_bind_int(st, 2, inst->instance_number);
+        sqlite3_bind_int(st, 3, n);
+        while (count[k] < n && sqlite3_step(st) == SQLITE_ROW) {
+            fill_instance(s, st, &side[k][count[k]++]);
+        }
+        sqlite3_finalize(st);
+    }
+    store__reader_put(s, db);
+    if (!side[0] || !side[1]) {
+        ret = tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    for (int i = 0; ret == TSR_OK && i < n; i++) {
+        for (int k = 1; k >= 0 && ret == TSR_OK; k--) {
+            if (i < count[k]) {
+                ret = fn(user, &side[k][i]);
+            }
+        }
+    }
+    free(side[0]);
+    free(side[1]);
+    return ret;
+}
+
+int
 store_each_metadata(store *s, const char *study, const char *series, const char *sop,
                     store_json_fn fn, void *user, tsr_err *err)
 {

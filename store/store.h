@@ -128,6 +128,11 @@ typedef int (*store_instance_fn)(void *user, const store_instance *inst);
 int store_each_instance(store *s, const char *study, const char *series, store_instance_fn fn,
                         void *user, tsr_err *err);
 
+/* Calls `fn` for up to `n` instances on each side of `inst` in its series (in the order of
+ * store_each_instance), nearest first, alternating after/before. For prefetching. */
+int store_neighbours(store *s, const store_instance *inst, int n, store_instance_fn fn,
+                     void *user, tsr_err *err);
+
 /* WADO-RS metadata: the instances' stored DICOM JSON objects, in the order above, each passed
  * to `fn` (borrowed for the call). study required; series and sop may be NULL. */
 typedef int (*store_json_fn)(void *user, const char *json, size_t len);

@@ -1154,6 +1154,40 @@ test_each_instance_order(void **state)
     close_store(fx);
 }
 
+/* store_neighbours: instances of the same series around one, nearest first, after then
+ * before; other series never appear. Series 1 holds instances 2, 3, 10 (in that order). */
+static void
+test_neighbours(void **state)
+{
+    fixture *fx = *state;
+    store *s = open_store(fx, 1, 0);
+    spec want[4];
+    ordered_study(fx, s, want);
+    tsr_err err = {0};
+    store_instance mid;
+    assert_int_equal(store_find_instance(s, NULL, NULL, want[1].sop, &mid, &err), TSR_OK);
+    seen v;
+    memset(&v, 0, sizeof v);
+    assert_int_equal(store_neighbours(s, &mid, 3, collect_instance, &v, &err), TSR_OK);
+    assert_int_equal(v.n, 2);
+    assert_string_equal(v.sop[0], want[2].sop); /* after: 10 */
+    assert_string_equal(v.sop[1], want[0].sop); /* before: 2 */
+    /* at the end of the series: only the ones before, nearest first */
+    store_instance last;
+    assert_int_equal(store_find_instance(s, NULL, NULL, want[2].sop, &last, &err), TSR_OK);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(store_neighbours(s, &last, 1, collect_instance, &v, &err), TSR_OK);
+    assert_int_equal(v.n, 1);
+    assert_string_equal(v.sop[0], want[1].sop);
+    /* the only instance of its series: none */
+    store_instance alone;
+    assert_int_equal(store_find_instance(s, NULL, NULL, want[3].sop, &alone, &err), TSR_OK);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(store_neighbours(s, &alone, 4, collect_instance, &v, &err), TSR_OK);
+    assert_int_equal(v.n, 0);
+    close_store(fx);
+}
+
 typedef struct metas {
     json_t *arr;
     int bad;
@@ -1354,5 +1388,6 @@ TSR_TEST_MAIN(cmocka_unit_test_setup_teardown(test_open_creates_layout, setup, t
               cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
               cmocka_unit_test_setup_teardown(test_find_instance_scope, setup, teardown),
               cmocka_unit_test_setup_teardown(test_each_instance_order, setup, teardown),
+              cmocka_unit_test_setup_teardown(test_neighbours, setup, teardown),
               cmocka_unit_test_setup_teardown(test_each_metadata_json, setup, teardown),
               cmocka_unit_test_setup_teardown(test_concurrent_batches, setup, teardown))
