@@ -14,6 +14,8 @@
  * 4 KiB (the budget's charge) but allocate only a small struct, so the figures measure the
  * cache, not malloc. */
 #define _POSIX_C_SOURCE 200809L
+#define BENCH_NAME "bench_cache"
+#include "bench_util.h"
 #include "cache.h"
 
 #include <pthread.h>
@@ -132,13 +134,6 @@ worker_main(void *arg)
         }
     }
     return NULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* One run: `threads` workers for g_ms milliseconds. Returns ops/s; *hit_ratio gets the share of

@@ -26,6 +26,8 @@
  * errors, peak RSS kB (VmHWM, -1 unknown), RSS kB after. benchmarks/bench_render_http.sh runs
  * everything, Tessera and Orthanc, in one run. */
 #define _GNU_SOURCE
+#define BENCH_NAME "bench_render_http"
+#include "bench_util.h"
 #include "httpc.h"
 
 #include <errno.h>
@@ -40,46 +42,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_render_http: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted v. */
-static double
-pct(const double *v, size_t n, double p)
-{
-    if (n == 0) {
-        return 0;
-    }
-    size_t k = (size_t)ceil(p * (double)n);
-    return v[k == 0 ? 0 : k - 1];
-}
 
 /* ---------------------------------------------------------------- run */
 

@@ -24,6 +24,8 @@
 #define _GNU_SOURCE
 #include "demo.h"
 #include "http.h"
+#define BENCH_NAME "bench_store"
+#include "bench_util.h"
 #include "httpc.h"
 #include "store.h"
 #include "tsr_base.h"
@@ -79,33 +81,6 @@ static opts g_o = {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_store: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static double
-now_s(void)
-{
-    return (double)tsr_now_ns() / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct stats {
     int n;

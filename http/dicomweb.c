@@ -458,33 +458,68 @@ vr_width(const char *vr)
     return strstr(w2, k) ? 2 : strstr(w4, k) ? 4 : strstr(w8, k) ? 8 : 1;
 }
 
+/* Where one request reads frames from: the parsed file from the handle cache and, for native
+ * syntaxes, the pixel data value located once in the mapped file. */
+typedef struct pixel_src {
+    mapped m;
+    cache_entry *h;
+    rnd_dicom *d;
+    int native; /* frames are copied from m.p + off */
+    size_t off;
+    uint32_t vlen;
+    int big_endian;
+} pixel_src;
+
+static void
+pixel_src_close(pixel_src *ps)
+{
+    cache_release(ps->h);
+    unmap(&ps->m);
+    memset(ps, 0, sizeof *ps);
+}
+
+static int
+pixel_src_open(http_req *r, const store_instance *inst, pixel_src *ps, tsr_err *err)
+{
+    memset(ps, 0, sizeof *ps);
+    if (map_path(inst->path, &ps->m) != 0) {
+        return tsr_err_set(err, TSR_EIO, "stored file unreadable");
+    }
+    int rc = http__handle(r->srv->im, inst, &ps->h, err);
+    if (rc == TSR_OK) {
+        ps->d = cache_entry_data(ps->h);
+        const rnd_info *info = rnd_dicom_info(ps->d);
+        ps->native = native_ts(inst->transfer_syntax) && info->bits_allocated % 8 == 0;
+    }
+    if (rc == TSR_OK && ps->native) {
+        char vr[3];
+        rc = dcm_find_value(ps->m.p, ps->m.len, "7FE00010", &ps->off, &ps->vlen, vr,
+                            &ps->big_endian, err);
+    }
+    if (rc != TSR_OK) {
+        pixel_src_close(ps);
+    }
+    return rc;
+}
+
 /* The bytes of one frame, uncompressed, little endian: from the file for native syntaxes,
  * through the render core's decoder otherwise. *out is malloc'ed. */
 static int
-frame_bytes(const store_instance *inst, const mapped *m, rnd_dicom *d, uint32_t index,
-            uint8_t **out, size_t *len, tsr_err *err)
+frame_bytes(const pixel_src *ps, uint32_t index, uint8_t **out, size_t *len, tsr_err *err)
 {
-    const rnd_info *info = rnd_dicom_info(d);
-    if (native_ts(inst->transfer_syntax) && info->bits_allocated % 8 == 0) {
-        size_t off;
-        uint32_t vlen;
-        char vr[3];
-        int be;
-        int rc = dcm_find_value(m->p, m->len, "7FE00010", &off, &vlen, vr, &be, err);
-        if (rc != TSR_OK) {
-            return rc;
-        }
+    const rnd_info *info = rnd_dicom_info(ps->d);
+    if (ps->native) {
         size_t fsz = (size_t)info->rows * info->columns * info->samples_per_pixel *
                      (info->bits_allocated / 8);
-        if ((uint64_t)fsz * (index + 1) > vlen) {
+        if ((uint64_t)fsz * (index + 1) > ps->vlen) {
             return tsr_err_set(err, TSR_ECORRUPT, "pixel data shorter than frame %u", index + 1);
         }
         uint8_t *b = malloc(fsz ? fsz : 1);
         if (!b) {
             return tsr_err_set(err, TSR_ENOMEM, "out of memory");
         }
-        memcpy(b, m->p + off + fsz * index, fsz);
-        if (be && info->bits_allocated > 8) {
+        memcpy(b, ps->m.p + ps->off + fsz * index, fsz);
+        if (ps->big_endian && info->bits_allocated > 8) {
             swap_words(b, fsz, info->bits_allocated / 8);
         }
         *out = b;
@@ -492,7 +527,7 @@ frame_bytes(const store_instance *inst, const mapped *m, rnd_dicom *d, uint32_t 
         return TSR_OK;
     }
     rnd_frame *f = NULL;
-    int rc = rnd_dicom_decode_frame(d, index, &f, err);
+    int rc = rnd_dicom_decode_frame(ps->d, index, &f, err);
     if (rc != TSR_OK) {
         return rc;
     }
@@ -592,17 +627,16 @@ http__frames(http_req *r)
                             "frame; ask for multipart/related");
         return;
     }
-    mapped m = {0};
-    rnd_dicom *d = NULL;
-    if (map_path(inst.path, &m) != 0) {
-        http__error(r, 500, "stored file unreadable");
+    pixel_src ps;
+    rc = pixel_src_open(r, &inst, &ps, &err);
+    if (rc != TSR_OK) {
+        http__error_status(r, rc, &err);
         return;
     }
-    rc = rnd_dicom_open_mem(m.p, m.len, NULL, &d, &err);
     uint8_t *bufs[MAX_FRAMES] = {0};
     size_t lens[MAX_FRAMES] = {0};
     for (int i = 0; i < n && rc == TSR_OK; i++) {
-        rc = frame_bytes(&inst, &m, d, idx[i], &bufs[i], &lens[i], &err);
+        rc = frame_bytes(&ps, idx[i], &bufs[i], &lens[i], &err);
     }
     if (rc == TSR_OK) {
         send_octets(r, chosen == 1, bufs, lens, n);
@@ -612,8 +646,7 @@ http__frames(http_req *r)
     for (int i = 0; i < n; i++) {
         free(bufs[i]);
     }
-    rnd_dicom_close(d);
-    unmap(&m);
+    pixel_src_close(&ps);
 }
 
 void
@@ -644,12 +677,12 @@ http__bulkdata(http_req *r)
     size_t len = 0;
     if (strcmp(r->bulk, "7FE00010") == 0 && inst.frames > 0) {
         /* pixel data: every frame, uncompressed, one after the other */
-        rnd_dicom *d = NULL;
-        rc = rnd_dicom_open_mem(m.p, m.len, NULL, &d, &err);
+        pixel_src ps;
+        rc = pixel_src_open(r, &inst, &ps, &err);
         for (uint32_t i = 0; rc == TSR_OK && i < inst.frames; i++) {
             uint8_t *fb;
             size_t fl;
-            rc = frame_bytes(&inst, &m, d, i, &fb, &fl, &err);
+            rc = frame_bytes(&ps, i, &fb, &fl, &err);
             if (rc == TSR_OK) {
                 uint8_t *nb = realloc(buf, len + fl);
                 if (!nb) {
@@ -663,7 +696,7 @@ http__bulkdata(http_req *r)
                 free(fb);
             }
         }
-        rnd_dicom_close(d);
+        pixel_src_close(&ps); /* a no-op after a failed open, which closed it already */
     } else {
         size_t off;
         uint32_t vlen;

@@ -217,10 +217,8 @@ encode_rendered(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *e
 void
 http__etag(const char *key, char prefix, char out[40])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *c = key; *c; c++) {
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    }
+    /* the cache's key hash: fixed across platforms and versions, as an ETag must be */
+    uint64_t h = cache_hash(key, strlen(key), 0);
     snprintf(out, 40, "\"%c%016llx\"", prefix, (unsigned long long)h);
 }
 
