@@ -684,6 +684,7 @@ rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *e
         return rc;
     }
     rnd__frame_normalize(f);
+    rnd_frame_set_range(f);
     *out = f;
     return TSR_OK;
 }

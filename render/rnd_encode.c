@@ -12,7 +12,7 @@
 /* ---------------------------------------------------------------- JPEG */
 
 /* A TurboJPEG handle is made per call. Caching one per thread was measured and saves nothing
- * that shows: creating and destroying a compressor takes about 0.2 us, against 0.8 ms for a
+ * that shows: creating and destroying a compressor takes about 0.2 us, against 0.5 ms for a
  * 512x512 q90 encode (cached and fresh handles timed within noise of each other). Per-call
  * handles need no process-wide state and cannot carry a failed state into the next request. */
 
@@ -51,8 +51,20 @@ rnd__jpeg_encode(const rnd_image *img, int quality, rnd_buf *out, tsr_err *err)
         goto fail;
     }
     unsigned long len = cap;
-    if (tjCompress2(h, img->data, (int)img->width, (int)img->stride, (int)img->height, pf, &jpeg,
-                    &len, samp, quality, TJFLAG_NOREALLOC) != 0) {
+    int failed;
+    if (img->channels == 1) {
+        /* Grey goes in as the Y plane of "YUV" data: libjpeg's raw-data path takes the rows
+         * as they are, where tjCompress2 would run its grey "colour conversion", a byte-by-byte
+         * strided copy that costs about 40% of a 512x512 q90 encode. The bytes are identical. */
+        const unsigned char *planes[1] = {img->data};
+        int strides[1] = {(int)img->stride};
+        failed = tjCompressFromYUVPlanes(h, planes, (int)img->width, strides, (int)img->height,
+                                         TJSAMP_GRAY, &jpeg, &len, quality, TJFLAG_NOREALLOC);
+    } else {
+        failed = tjCompress2(h, img->data, (int)img->width, (int)img->stride, (int)img->height, pf,
+                             &jpeg, &len, samp, quality, TJFLAG_NOREALLOC);
+    }
+    if (failed) {
         rc = tsr_err_set(err, TSR_EINTERNAL, "jpeg: %s", tjGetErrorStr2(h));
         goto fail;
     }

@@ -372,8 +372,39 @@ invalid_images_rejected(void **state)
     rnd_image_free(&good);
 }
 
-TSR_TEST_MAIN(cmocka_unit_test(jpeg_grey_roundtrip), cmocka_unit_test(jpeg_rgb_roundtrip),
-              cmocka_unit_test(jpeg_quality_changes_size),
+/* Grey images go through TurboJPEG's raw (YUV plane) path; the bytes must be those of the
+ * ordinary grey path, for padded rows and sizes that are not multiples of the 8x8 block. */
+static void
+jpeg_grey_same_bytes_as_compress2(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[][2] = {{67, 45}, {8, 8}, {1, 1}, {513, 77}, {16, 9}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (int q = 50; q <= 100; q += 25) {
+            rnd_image img = make_image(sizes[k][0], sizes[k][1], 1, k % 2 ? 3 : 0, fill_texture);
+            rnd_buf b = {0};
+            tsr_err err = {0};
+            assert_int_equal(rnd_encode(&img, RND_FMT_JPEG, q, &b, &err), TSR_OK);
+            tjhandle h = tjInitCompress();
+            assert_non_null(h);
+            unsigned char *ref = NULL;
+            unsigned long len = 0;
+            assert_int_equal(tjCompress2(h, img.data, (int)img.width, (int)img.stride,
+                                         (int)img.height, TJPF_GRAY, &ref, &len, TJSAMP_GRAY, q, 0),
+                             0);
+            assert_int_equal(b.len, len);
+            assert_memory_equal(b.data, ref, len);
+            tjFree(ref);
+            tjDestroy(h);
+            rnd_buf_free(&b);
+            rnd_image_free(&img);
+        }
+    }
+}
+
+TSR_TEST_MAIN(cmocka_unit_test(jpeg_grey_roundtrip),
+              cmocka_unit_test(jpeg_grey_same_bytes_as_compress2),
+              cmocka_unit_test(jpeg_rgb_roundtrip), cmocka_unit_test(jpeg_quality_changes_size),
               cmocka_unit_test(jpeg_quality_out_of_range), cmocka_unit_test(jpeg_too_large),
               cmocka_unit_test(png_grey_lossless), cmocka_unit_test(png_rgb_lossless),
               cmocka_unit_test(png_settings_all_lossless), cmocka_unit_test(png_errors_do_not_leak),

@@ -990,10 +990,57 @@ error_malformed_luts(void **state)
     expect_failure(&info, 0, &f, NULL, TSR_ECORRUPT);
 }
 
-TSR_TEST_MAIN(cmocka_unit_test(voi_apply_formulas), cmocka_unit_test(linear_ct_window),
-              cmocka_unit_test(linear_width_one_threshold), cmocka_unit_test(linear_negative_slope),
-              cmocka_unit_test(linear_s16_extremes), cmocka_unit_test(linear_exact_window),
-              cmocka_unit_test(sigmoid_window), cmocka_unit_test(voi_lut_first_and_last),
+/* rnd_frame_set_range records the sample extremes of one-sample integer frames (unsigned 16-bit
+ * ones through the signed-compare bias too), and rendering with a recorded range gives the same
+ * bytes as rendering without one. Colour and float frames get no range. */
+static void
+recorded_range_same_pixels(void **state)
+{
+    (void)state;
+    rnd_info info;
+    rnd_frame f;
+    uint16_t u16[] = {863, 65535, 0, 1024, 40000, 1124};
+    int16_t s16[] = {-2000, 3071, -1024, 0, 40, -32768};
+    uint8_t u8[] = {7, 200, 13, 255, 1, 99};
+    struct {
+        void *px;
+        size_t bytes;
+        rnd_type t;
+        int64_t lo, hi;
+    } c[] = {{u16, sizeof u16, RND_T_U16, 0, 65535},
+             {s16, sizeof s16, RND_T_S16, -32768, 3071},
+             {u8, sizeof u8, RND_T_U8, 1, 255}};
+    info_init(&info, RND_PI_MONOCHROME2);
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        frame_init(&f, c[k].px, c[k].bytes, 6, 1, c[k].t, 16, RND_PI_MONOCHROME2);
+        rnd_voi_req r = req_window(100.0, 700.0, RND_VOI_LINEAR);
+        rnd_image a = {0}, b = {0};
+        assert_int_equal(rnd_render_frame(&info, 0, &f, &r, &a, NULL, NULL), TSR_OK);
+        rnd_frame_set_range(&f);
+        assert_true(f.has_range);
+        assert_int_equal(f.range_lo, c[k].lo);
+        assert_int_equal(f.range_hi, c[k].hi);
+        assert_int_equal(rnd_render_frame(&info, 0, &f, &r, &b, NULL, NULL), TSR_OK);
+        assert_memory_equal(a.data, b.data, 6);
+        rnd_image_free(&a);
+        rnd_image_free(&b);
+    }
+    uint8_t rgb[6] = {1, 2, 3, 4, 5, 6};
+    frame_init(&f, rgb, sizeof rgb, 2, 3, RND_T_U8, 8, RND_PI_RGB);
+    rnd_frame_set_range(&f);
+    assert_false(f.has_range);
+    float fl[2] = {1.5f, -3.0f};
+    frame_init(&f, fl, sizeof fl, 2, 1, RND_T_F32, 32, RND_PI_MONOCHROME2);
+    rnd_frame_set_range(&f);
+    assert_false(f.has_range);
+    rnd_frame_set_range(NULL);
+}
+
+TSR_TEST_MAIN(cmocka_unit_test(voi_apply_formulas), cmocka_unit_test(recorded_range_same_pixels),
+              cmocka_unit_test(linear_ct_window), cmocka_unit_test(linear_width_one_threshold),
+              cmocka_unit_test(linear_negative_slope), cmocka_unit_test(linear_s16_extremes),
+              cmocka_unit_test(linear_exact_window), cmocka_unit_test(sigmoid_window),
+              cmocka_unit_test(voi_lut_first_and_last),
               cmocka_unit_test(voi_lut_16bit_signed_first), cmocka_unit_test(modality_lut_sequence),
               cmocka_unit_test(monochrome1_inverts), cmocka_unit_test(presentation_inverse),
               cmocka_unit_test(per_frame_override), cmocka_unit_test(minmax_default),
