@@ -605,7 +605,8 @@ http__frames(http_req *r)
     }
     store_instance inst;
     tsr_err err = {0};
-    int rc = store_find_instance(r->srv->st, r->study, r->series, r->instance, &inst, &err);
+    int rc =
+        http__find_instance(r->srv->im, r->srv->st, r->study, r->series, r->instance, &inst, &err);
     if (rc != TSR_OK) {
         http__error_status(r, rc, &err);
         return;
@@ -658,7 +659,8 @@ http__bulkdata(http_req *r)
     }
     store_instance inst;
     tsr_err err = {0};
-    int rc = store_find_instance(r->srv->st, r->study, r->series, r->instance, &inst, &err);
+    int rc =
+        http__find_instance(r->srv->im, r->srv->st, r->study, r->series, r->instance, &inst, &err);
     if (rc != TSR_OK) {
         http__error_status(r, rc, &err);
         return;

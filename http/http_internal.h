@@ -78,6 +78,12 @@ int http__negotiate(http_req *r, const char *const *offered, int n, int *chosen,
 int http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err);
 void http__imaging_destroy(http_imaging *im);
 int http__imaging_stats(http_imaging *im, int prometheus, char **out);
+/* store_find_instance through the "instances" pool: the index row of an instance being viewed is
+ * read from the index once. Same arguments, results and messages as store_find_instance (an
+ * unknown UID is not remembered). Thread-safe. */
+int http__find_instance(http_imaging *im, store *st, const char *study, const char *series,
+                        const char *sop, store_instance *out, tsr_err *err);
+
 int http__handle(http_imaging *im, const store_instance *inst, cache_entry **out, tsr_err *err);
 int http__frame(http_imaging *im, const store_instance *inst, uint32_t index, cache_entry **out,
                 tsr_err *err);

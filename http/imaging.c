@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* imaging.c: the cached path from a stored instance to pixels. Four pools share one byte budget
+/* imaging.c: the cached path from a stored instance to pixels. Five pools share one byte budget
  * (--cache-mb):
+ *   instances index rows (store_instance) of instances being viewed, so an image request does
+ *             not query the index (stored instances never change);
  *   handles   parsed files (rnd_dicom), so a request does not re-parse its file;
  *   frames    decoded frames (values before VOI), so a new window does not decode again;
  *   rendered  8-bit frames at one window, the source of every tile and level of that window;
@@ -16,7 +18,7 @@
 
 struct http_imaging {
     cache_budget *budget;
-    cache *handles, *frames, *rendered, *encoded;
+    cache *instances, *handles, *frames, *rendered, *encoded;
 };
 
 int
@@ -27,6 +29,9 @@ http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err)
         return tsr_err_set(err, TSR_ENOMEM, "out of memory");
     }
     int rc = cache_budget_create(budget_bytes, &im->budget, err);
+    if (rc == TSR_OK) {
+        rc = cache_create(im->budget, "instances", &im->instances, err);
+    }
     if (rc == TSR_OK) {
         rc = cache_create(im->budget, "handles", &im->handles, err);
     }
@@ -58,6 +63,7 @@ http__imaging_destroy(http_imaging *im)
     cache_destroy(im->rendered);
     cache_destroy(im->frames);
     cache_destroy(im->handles);
+    cache_destroy(im->instances);
     cache_budget_destroy(im->budget);
     free(im);
 }
@@ -66,6 +72,70 @@ int
 http__imaging_stats(http_imaging *im, int prometheus, char **out)
 {
     return prometheus ? cache_stats_prometheus(im->budget, out) : cache_stats_json(im->budget, out);
+}
+
+/* ---------------------------------------------------------------- instances */
+
+typedef struct instance_job {
+    store *st;
+    const char *sop;
+} instance_job;
+
+static void
+destroy_instance(void *data, void *ctx)
+{
+    (void)ctx;
+    free(data);
+}
+
+static int
+compute_instance(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+{
+    (void)key;
+    (void)keylen;
+    const instance_job *j = user;
+    store_instance *inst = malloc(sizeof *inst);
+    if (!inst) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    int rc = store_find_instance(j->st, NULL, NULL, j->sop, inst, err);
+    if (rc != TSR_OK) {
+        free(inst);
+        return rc; /* not cached: the instance may be stored later */
+    }
+    out->data = inst;
+    out->size = sizeof *inst;
+    out->destroy = destroy_instance;
+    return TSR_OK;
+}
+
+int
+http__find_instance(http_imaging *im, store *st, const char *study, const char *series,
+                    const char *sop, store_instance *out, tsr_err *err)
+{
+    char key[80];
+    int n = snprintf(key, sizeof key, "i|%s", sop);
+    if (n < 0 || (size_t)n >= sizeof key) {
+        return tsr_err_set(err, TSR_ENOTFOUND, "no instance %.64s", sop);
+    }
+    instance_job j = {st, sop};
+    cache_entry *e = NULL;
+    int rc = cache_get_or_compute(im->instances, key, (size_t)n, compute_instance, &j, &e, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    const store_instance *inst = cache_entry_data(e);
+    /* the same answer as the index gives for a UID under the wrong study or series */
+    if ((study && strcmp(study, inst->study_uid) != 0) ||
+        (series && strcmp(series, inst->series_uid) != 0)) {
+        rc = tsr_err_set(err, TSR_ENOTFOUND, "no instance %s%s%s%s%s", sop,
+                         series ? " in series " : "", series ? series : "",
+                         study ? " of study " : "", study ? study : "");
+    } else {
+        *out = *inst;
+    }
+    cache_release(e);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- handles */

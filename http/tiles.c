@@ -106,16 +106,27 @@ tile_key(const tile_job *j, char *key, size_t cap)
              j->gray);
 }
 
-/* Encoded bytes from the cache, or computed on the render pool while this connection waits; a
- * frame not decoded yet also schedules its series neighbours at prefetch priority. */
-static int
-encoded_on_pool(http_req *r, const store_instance *inst, uint32_t frame, const char *key,
-                http__encode_fn fn, void *user, cache_entry **out, tsr_err *err)
+/* Sends encoded bytes from the cache, or computed on the render pool while this connection
+ * waits. A frame that was not decoded yet also schedules its series neighbours at prefetch
+ * priority, after the answer is sent, so that prefetch never delays the image asked for. */
+static void
+send_encoded(http_req *r, const store_instance *inst, uint32_t frame, const char *key,
+             http__encode_fn fn, void *user, rnd_format fmt, const char *hdr)
 {
-    if (!http__frame_cached(r->srv->im, inst, frame)) {
+    int fresh = !http__frame_cached(r->srv->im, inst, frame);
+    cache_entry *e = NULL;
+    tsr_err err = {0};
+    int rc = http__encoded(r->srv->im, r->srv->pool, key, fn, user, &e, &err);
+    if (rc != TSR_OK) {
+        http__error_status(r, rc, &err);
+        return;
+    }
+    const rnd_buf *b = cache_entry_data(e);
+    http__send(r, 200, fmt == RND_FMT_PNG ? "image/png" : "image/jpeg", b->data, b->len, hdr);
+    cache_release(e);
+    if (fresh) {
         http__prefetch_neighbours(r->srv, inst);
     }
-    return http__encoded(r->srv->im, r->srv->pool, key, fn, user, out, err);
 }
 
 /* Serves one tile job (cache, ETag, headers). */
@@ -132,16 +143,7 @@ send_tile(http_req *r, tile_job *j)
         http__head(r, 304, NULL, -1, hdr);
         return;
     }
-    cache_entry *e = NULL;
-    tsr_err err = {0};
-    int rc = encoded_on_pool(r, j->inst, j->frame, key, encode_tile, j, &e, &err);
-    if (rc != TSR_OK) {
-        http__error_status(r, rc, &err);
-        return;
-    }
-    const rnd_buf *b = cache_entry_data(e);
-    http__send(r, 200, j->fmt == RND_FMT_PNG ? "image/png" : "image/jpeg", b->data, b->len, hdr);
-    cache_release(e);
+    send_encoded(r, j->inst, j->frame, key, encode_tile, j, j->fmt, hdr);
 }
 
 /* The pyramid of one frame, for viewers. */
@@ -187,7 +189,8 @@ http__tiles(http_req *r, const char *rest)
         return;
     }
     frame--;
-    int rc = store_find_instance(r->srv->st, r->study, r->series, r->instance, &inst, &err);
+    int rc =
+        http__find_instance(r->srv->im, r->srv->st, r->study, r->series, r->instance, &inst, &err);
     if (rc == TSR_OK && frame >= inst.frames) {
         rc = tsr_err_set(&err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
                          frame + 1, inst.frames);
@@ -356,7 +359,7 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
         return 1;
     }
     store_instance inst;
-    int rc = store_find_instance(r.srv->st, NULL, NULL, sop, &inst, &err);
+    int rc = http__find_instance(r.srv->im, r.srv->st, NULL, NULL, sop, &inst, &err);
     if (rc == TSR_OK && frame >= inst.frames) {
         rc = tsr_err_set(&err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
                          frame + 1, inst.frames);
@@ -438,16 +441,7 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
         http__head(&r, 304, NULL, -1, hdr);
         return 1;
     }
-    cache_entry *e = NULL;
-    rc = encoded_on_pool(&r, &inst, frame, key, encode_region, &j, &e, &err);
-    if (rc != TSR_OK) {
-        http__error_status(&r, rc, &err);
-        return 1;
-    }
-    const rnd_buf *b = cache_entry_data(e);
-    http__send(&r, 200, plan.format == RND_FMT_PNG ? "image/png" : "image/jpeg", b->data, b->len,
-               hdr);
-    cache_release(e);
+    send_encoded(&r, &inst, frame, key, encode_region, &j, plan.format, hdr);
     return 1;
 }
 

@@ -511,16 +511,33 @@ describe('tile pyramid, IIIF and caches', () => {
       assert.equal(delta(s2, s3, 'frames', 'misses') + delta(s2, s3, 'rendered', 'misses'), 0);
     });
 
+    test('the index row of a viewed instance is read once, and a wrong study is still a 404', async () => {
+      const u = tileUrl(ct3, { win: '41,401', level: 0, col: 0, row: 0 });
+      await getOk(u);
+      const s0 = await settled(c);
+      await getOk(tileUrl(ct3, { win: '42,402', level: 0, col: 0, row: 0 }));
+      await getOk(tileUrl(ct3, { win: '43,403', level: 0, col: 0, row: 0 }));
+      const s1 = await stats(c);
+      assert.equal(delta(s0, s1, 'instances', 'misses'), 0, 'no index query');
+      assert.ok(delta(s0, s1, 'instances', 'hits') >= 2, 'the cached row is used');
+      // the cached row must not let a UID through under another study or series
+      const bad = u.replace(/\/studies\/[^/]+\//, '/studies/1.2.3.999/');
+      assert.notEqual(bad, u);
+      const r = await c.get(bad);
+      assert.equal(r.status, 404);
+      assert.match(r.json().message, /no instance .* of study 1\.2\.3\.999/);
+    });
+
     test('/stats shape and /metrics', async () => {
       const s = await stats(c);
       assert.ok(s.budget_bytes === 512 * 1024 * 1024, `default budget ${s.budget_bytes}`);
       assert.ok(s.used_bytes > 0 && s.used_bytes <= s.budget_bytes);
-      assert.deepEqual(s.caches.map((x) => x.name).sort(), ['encoded', 'frames', 'handles', 'rendered']);
+      assert.deepEqual(s.caches.map((x) => x.name).sort(), ['encoded', 'frames', 'handles', 'instances', 'rendered']);
       const m = await getOk('/metrics', /^text\/plain/);
       const txt = m.text();
       assert.match(txt, /^tessera_cache_budget_bytes 536870912$/m);
       assert.match(txt, /^tessera_cache_used_bytes \d+$/m);
-      for (const name of ['handles', 'frames', 'rendered', 'encoded']) {
+      for (const name of ['instances', 'handles', 'frames', 'rendered', 'encoded']) {
         for (const ctr of ['hits', 'misses', 'coalesced']) {
           assert.match(txt, new RegExp(`^tessera_cache_${ctr}_total\\{cache="${name}"\\} \\d+$`, 'm'), `${ctr} ${name}`);
         }
