@@ -87,6 +87,12 @@ int http__find_instance(http_imaging *im, store *st, const char *study, const ch
 int http__handle(http_imaging *im, const store_instance *inst, cache_entry **out, tsr_err *err);
 int http__frame(http_imaging *im, const store_instance *inst, uint32_t index, cache_entry **out,
                 tsr_err *err);
+/* Whether the instance's transfer syntax has resolution levels a decode can skip (JPEG 2000). */
+int http__reduce_ok(const store_instance *inst);
+/* http__frame decoded with up to `reduce` resolution levels skipped (rnd_dicom_decode_frame_reduced;
+ * full size when http__reduce_ok says no), cached under its own key. */
+int http__frame_reduced(http_imaging *im, const store_instance *inst, uint32_t index, int reduce,
+                        cache_entry **out, tsr_err *err);
 /* An 8-bit frame at one window, with what the pipeline applied. */
 typedef struct http_rendered {
     rnd_image img;
@@ -94,9 +100,14 @@ typedef struct http_rendered {
     double pixel_aspect;
     uint32_t frames, columns, rows;
     char modality[17];
+    int reduce; /* img is ceil(size / 2^reduce) per side: a reduced JPEG 2000 decode */
 } http_rendered;
 int http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
                          const rnd_voi_req *voi, cache_entry **out, tsr_err *err);
+/* http__rendered_frame from http__frame_reduced: check `reduce` of the result for what was
+ * applied (0 for other transfer syntaxes). */
+int http__rendered_reduced(http_imaging *im, const store_instance *inst, uint32_t index,
+                           const rnd_voi_req *voi, int reduce, cache_entry **out, tsr_err *err);
 void http__voi_key(const rnd_voi_req *voi, char *out, size_t cap);
 /* Encoded bytes under `key` (everything they depend on); on a miss `fn` fills a rnd_buf on the
  * render pool `pool` (NULL: on the calling thread) while the caller waits. */

@@ -193,6 +193,7 @@ typedef struct frame_job {
     http_imaging *im;
     const store_instance *inst;
     uint32_t index;
+    int reduce;
 } frame_job;
 
 static int
@@ -212,7 +213,7 @@ compute_frame(const void *key, size_t keylen, void *user, cache_value *out, tsr_
         rc = tsr_err_set(err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
                          j->index + 1, rnd_dicom_info(d)->frames);
     } else {
-        rc = rnd_dicom_decode_frame(d, j->index, &f, err);
+        rc = rnd_dicom_decode_frame_reduced(d, j->index, j->reduce, &f, NULL, err);
     }
     cache_release(h);
     if (rc != TSR_OK) {
@@ -225,13 +226,32 @@ compute_frame(const void *key, size_t keylen, void *user, cache_value *out, tsr_
 }
 
 int
+http__reduce_ok(const store_instance *inst)
+{
+    /* JPEG 2000 (lossless, lossy): the only codecs with resolution levels to skip */
+    return strcmp(inst->transfer_syntax, "1.2.840.10008.1.2.4.90") == 0 ||
+           strcmp(inst->transfer_syntax, "1.2.840.10008.1.2.4.91") == 0;
+}
+
+int
+http__frame_reduced(http_imaging *im, const store_instance *inst, uint32_t index, int reduce,
+                    cache_entry **out, tsr_err *err)
+{
+    char key[104];
+    if (reduce < 0 || !http__reduce_ok(inst)) {
+        reduce = 0;
+    }
+    int n = reduce ? snprintf(key, sizeof key, "f|%s|%u|%d", inst->sop_instance_uid, index, reduce)
+                   : snprintf(key, sizeof key, "f|%s|%u", inst->sop_instance_uid, index);
+    frame_job j = {im, inst, index, reduce};
+    return cache_get_or_compute(im->frames, key, (size_t)n, compute_frame, &j, out, err);
+}
+
+int
 http__frame(http_imaging *im, const store_instance *inst, uint32_t index, cache_entry **out,
             tsr_err *err)
 {
-    char key[96];
-    int n = snprintf(key, sizeof key, "f|%s|%u", inst->sop_instance_uid, index);
-    frame_job j = {im, inst, index};
-    return cache_get_or_compute(im->frames, key, (size_t)n, compute_frame, &j, out, err);
+    return http__frame_reduced(im, inst, index, 0, out, err);
 }
 
 /* ---------------------------------------------------------------- rendered frames */
@@ -250,6 +270,7 @@ typedef struct rendered_job {
     const store_instance *inst;
     uint32_t index;
     const rnd_voi_req *voi;
+    int reduce;
 } rendered_job;
 
 static int
@@ -261,7 +282,7 @@ compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, t
     cache_entry *h = NULL, *f = NULL;
     int rc = http__handle(j->im, j->inst, &h, err);
     if (rc == TSR_OK) {
-        rc = http__frame(j->im, j->inst, j->index, &f, err);
+        rc = http__frame_reduced(j->im, j->inst, j->index, j->reduce, &f, err);
     }
     http_rendered *r = calloc(1, sizeof *r);
     if (rc == TSR_OK && !r) {
@@ -276,6 +297,11 @@ compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, t
         snprintf(r->modality, sizeof r->modality, "%s", info->modality);
         r->columns = info->columns;
         r->rows = info->rows;
+        /* the resolution levels the decoder skipped, from the size it gave */
+        const rnd_frame *fr = cache_entry_data(f);
+        while (r->reduce < 30 && (info->columns + (1u << r->reduce) - 1) >> r->reduce > fr->width) {
+            r->reduce++;
+        }
     }
     cache_release(f);
     cache_release(h);
@@ -301,14 +327,24 @@ http__voi_key(const rnd_voi_req *voi, char *out, size_t cap)
 }
 
 int
+http__rendered_reduced(http_imaging *im, const store_instance *inst, uint32_t index,
+                       const rnd_voi_req *voi, int reduce, cache_entry **out, tsr_err *err)
+{
+    char key[264], vk[128];
+    http__voi_key(voi, vk, sizeof vk);
+    if (reduce < 0 || !http__reduce_ok(inst)) {
+        reduce = 0;
+    }
+    int n = snprintf(key, sizeof key, "r|%s|%u|%s|%d", inst->sop_instance_uid, index, vk, reduce);
+    rendered_job j = {im, inst, index, voi, reduce};
+    return cache_get_or_compute(im->rendered, key, (size_t)n, compute_rendered, &j, out, err);
+}
+
+int
 http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
                      const rnd_voi_req *voi, cache_entry **out, tsr_err *err)
 {
-    char key[256], vk[128];
-    http__voi_key(voi, vk, sizeof vk);
-    int n = snprintf(key, sizeof key, "r|%s|%u|%s", inst->sop_instance_uid, index, vk);
-    rendered_job j = {im, inst, index, voi};
-    return cache_get_or_compute(im->rendered, key, (size_t)n, compute_rendered, &j, out, err);
+    return http__rendered_reduced(im, inst, index, voi, 0, out, err);
 }
 
 /* ---------------------------------------------------------------- encoded bytes */

@@ -154,7 +154,24 @@ render_one(http_req *r, const store_instance *inst, uint32_t index, const render
 {
     cache_entry *e = NULL;
     rnd_image sized = {0};
-    int rc = http__rendered_frame(r->srv->im, inst, index, &p->voi, &e, err);
+    /* A whole JPEG 2000 frame shrunk into a viewport (thumbnails above all) is decoded with the
+     * resolution levels it cannot show skipped: 2^r times smaller, still at least the size it is
+     * shown at (see encode_tile in tiles.c for where those pixels sit). */
+    int reduce = 0;
+    if (p->has_viewport && !p->vp.has_region && http__reduce_ok(inst) && inst->columns > 0 &&
+        inst->rows > 0) {
+        double shrink = fmin((double)inst->columns / p->vp.vw, (double)inst->rows / p->vp.vh);
+        while (reduce < 16 && shrink >= (double)(2u << reduce)) {
+            reduce++;
+        }
+    }
+    int rc = http__rendered_reduced(r->srv->im, inst, index, &p->voi, reduce, &e, err);
+    if (rc == TSR_OK && ((const http_rendered *)cache_entry_data(e))->reduce > 0 &&
+        ((const http_rendered *)cache_entry_data(e))->pixel_aspect != 1.0) {
+        cache_release(e); /* non-square pixels: keep the one exact path */
+        e = NULL;
+        rc = http__rendered_frame(r->srv->im, inst, index, &p->voi, &e, err);
+    }
     const http_rendered *hr = rc == TSR_OK ? cache_entry_data(e) : NULL;
     /* The cached 8-bit frame is encoded as it is when nothing would change it: square pixels,
      * no viewport, no burned-in text (a copy of 256 KB per request saved). */

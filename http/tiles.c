@@ -70,13 +70,28 @@ encode_tile(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
     (void)metacap;
     tile_job *j = user;
     cache_entry *e = NULL;
-    int rc = http__rendered_frame(j->im, j->inst, j->frame, &j->voi, &e, err);
+    /* A zoomed-out level of a JPEG 2000 frame is made from a decode that skips the resolution
+     * levels it does not show: level L from the image reduced 2^r times (r <= L), which is level
+     * L - r of that image's own pyramid (the same size and tile grid for square pixels). Its
+     * pixels are the wavelet's low-pass, centred half a pixel of level L up and left of the
+     * box averages the full decode would give; within a level, tiles are still seamless. */
+    int rc = http__rendered_reduced(j->im, j->inst, j->frame, &j->voi, j->level, &e, err);
+    if (rc == TSR_OK) {
+        const http_rendered *hr = cache_entry_data(e);
+        if (hr->reduce > 0 && hr->pixel_aspect != 1.0) {
+            /* non-square pixels: the reduced image's square size would not be the level's */
+            cache_release(e);
+            e = NULL;
+            rc = http__rendered_frame(j->im, j->inst, j->frame, &j->voi, &e, err);
+        }
+    }
     if (rc != TSR_OK) {
         return rc;
     }
     const http_rendered *hr = cache_entry_data(e);
     rnd_image t = {0}, g = {0};
-    rc = rnd_render_tile(&hr->img, hr->pixel_aspect, j->tile, j->level, j->col, j->row, &t, err);
+    rc = rnd_render_tile(&hr->img, hr->pixel_aspect, j->tile, j->level - hr->reduce, j->col,
+                         j->row, &t, err);
     cache_release(e);
     if (rc == TSR_ENOTFOUND) {
         tsr_err_set(err, TSR_ENOTFOUND, "no tile %u,%u at level %d of this frame", j->col, j->row,
@@ -294,6 +309,7 @@ typedef struct region_job {
     uint32_t frame;
     rnd_voi_req voi;
     iiif_plan plan;
+    uint32_t w0, h0; /* the display size (level 0) */
 } region_job;
 
 static int
@@ -303,15 +319,40 @@ encode_region(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err
     (void)metacap;
     region_job *j = user;
     cache_entry *e = NULL;
-    int rc = http__rendered_frame(j->im, j->inst, j->frame, &j->voi, &e, err);
+    /* The whole image at exactly the size of pyramid level L > 0 is that level, made as its
+     * tiles are (from a reduced JPEG 2000 decode where there is one), so that stitched tiles
+     * equal the whole level. */
+    int level = 0;
+    uint32_t lw = j->plan.w, lh = j->plan.h;
+    if (!j->plan.mirror && j->plan.x == 0 && j->plan.y == 0 && j->plan.w == j->w0 &&
+        j->plan.h == j->h0) {
+        while (level < RND_LEVEL_MAX && (lw > j->plan.out_w || lh > j->plan.out_h)) {
+            level++;
+            rnd_level_size(j->w0, j->h0, level, &lw, &lh);
+        }
+        if (lw != j->plan.out_w || lh != j->plan.out_h) {
+            level = 0;
+        }
+    }
+    int rc = http__rendered_reduced(j->im, j->inst, j->frame, &j->voi, level, &e, err);
+    if (rc == TSR_OK && ((const http_rendered *)cache_entry_data(e))->reduce > 0 &&
+        ((const http_rendered *)cache_entry_data(e))->pixel_aspect != 1.0) {
+        cache_release(e); /* non-square pixels: the exact path (see encode_tile) */
+        e = NULL;
+        rc = http__rendered_frame(j->im, j->inst, j->frame, &j->voi, &e, err);
+    }
     if (rc != TSR_OK) {
         return rc;
     }
     const http_rendered *hr = cache_entry_data(e);
     rnd_region reg = {j->plan.x, j->plan.y, j->plan.w, j->plan.h};
     rnd_image t = {0}, g = {0};
-    rc = rnd_resample_region(&hr->img, hr->pixel_aspect, &reg, j->plan.out_w, j->plan.out_h,
-                             j->plan.mirror, &t, err);
+    if (level > 0) {
+        rc = rnd_render_level(&hr->img, hr->pixel_aspect, level - hr->reduce, &t, err);
+    } else {
+        rc = rnd_resample_region(&hr->img, hr->pixel_aspect, &reg, j->plan.out_w, j->plan.out_h,
+                                 j->plan.mirror, &t, err);
+    }
     cache_release(e);
     if (rc == TSR_OK && j->plan.quality == IIIF_QUALITY_GRAY && t.channels == 3) {
         rc = rnd_image_gray(&t, &g, err);
@@ -427,7 +468,7 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
         send_tile(&r, &j);
         return 1;
     }
-    region_job j = {r.srv->im, &inst, frame, voi, plan};
+    region_job j = {r.srv->im, &inst, frame, voi, plan, w0, h0};
     char canon[200], key[512], etag[40], hdr[400];
     iiif_canonical(&plan, w0, h0, canon, sizeof canon);
     char vk[128];

@@ -199,6 +199,15 @@ typedef struct rnd_frame {
  * decode frames of the same handle at once. */
 int rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *err);
 
+/* rnd_dicom_decode_frame at a lower resolution where the codec gives one without decoding the
+ * rest: a JPEG 2000 frame is decoded with r <= `reduce` wavelet resolution levels discarded
+ * (OpenJPEG's reduce factor; r is at most the codestream's decomposition levels), so the frame
+ * is ceil(columns / 2^r) x ceil(rows / 2^r), each pixel the codec's low-pass of a 2^r x 2^r
+ * block. Other transfer syntaxes decode at full size (r = 0). r goes to *applied (may be NULL).
+ * For zoomed-out tile levels and thumbnails. Thread-safe as rnd_dicom_decode_frame. */
+int rnd_dicom_decode_frame_reduced(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out,
+                                   int *applied, tsr_err *err);
+
 /* Allocates a frame with zeroed data of the given geometry (limits are the caller's job). */
 int rnd_frame_alloc(uint32_t width, uint32_t height, uint16_t samples, rnd_type type,
                     rnd_frame **out, tsr_err *err);

@@ -75,6 +75,56 @@ opj_keep_error(const char *msg, void *user)
     dst[n] = '\0';
 }
 
+/* Big-endian 16-bit value. */
+static unsigned
+be16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+int
+rnd__j2k_reduce_levels(const uint8_t *data, size_t len, int want)
+{
+    /* The codestream starts with SOC (FF4F) SIZ (FF51); in a JP2 file it is in the jp2c box,
+     * so look for that pair within the first kilobytes. */
+    size_t i = 0, end = len < 65536 ? len : 65536;
+    while (i + 4 <= end && !(data[i] == 0xFF && data[i + 1] == 0x4F && data[i + 2] == 0xFF &&
+                             data[i + 3] == 0x51)) {
+        i++;
+    }
+    if (i + 4 > end || want <= 0) {
+        return 0;
+    }
+    /* Main header marker segments up to the first tile (SOT, FF90): the decomposition levels
+     * of COD (FF52) and of any COC (FF53) override. Each is the byte after Scod/Scoc and the
+     * progression order, layer count and MCT (COD) or after the component index (COC). */
+    int levels = -1, wide = 0;
+    i += 2;
+    while (i + 4 <= len) {
+        unsigned marker = be16(data + i), seg = be16(data + i + 2);
+        if (marker == 0xFF90 || (marker >> 8) != 0xFF || seg < 2 || i + 2 + seg > len) {
+            break;
+        }
+        const uint8_t *v = data + i + 4; /* after the length */
+        int lv = -1;
+        if (marker == 0xFF51 && seg >= 2 + 36) {
+            wide = be16(v + 34) >= 257; /* Csiz: component indices take two bytes */
+        } else if (marker == 0xFF52 && seg >= 2 + 6) {
+            lv = v[5];
+        } else if (marker == 0xFF53 && seg >= 2u + 4u + (unsigned)wide) {
+            lv = v[2 + wide]; /* after Ccoc (1 or 2 bytes) and Scoc */
+        }
+        if (lv >= 0 && (levels < 0 || lv < levels)) {
+            levels = lv;
+        }
+        i += 2 + seg;
+    }
+    if (levels <= 0) {
+        return 0;
+    }
+    return want < levels ? want : levels;
+}
+
 int
 rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
                 rnd_frame *out, tsr_err *err)

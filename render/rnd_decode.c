@@ -622,19 +622,38 @@ rnd__dicom_frame_data(const rnd_dicom *d, uint32_t index, const uint8_t **data, 
     return TSR_OK;
 }
 
-int
-rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *err)
+/* Decodes frame `index` with up to `reduce` resolution levels discarded where the codec allows
+ * it (JPEG 2000); *applied receives the number actually discarded. */
+static int
+decode_frame(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out, int *applied,
+             tsr_err *err)
 {
     const rnd_info *info = &d->info;
     if (index >= info->frames) {
         return tsr_err_set(err, TSR_ENOTFOUND, "frame %u does not exist (the image has %u)",
                            (unsigned)index + 1, (unsigned)info->frames);
     }
+    const uint8_t *data = NULL;
+    uint8_t *joined = NULL;
+    size_t len = 0;
+    int r = 0, rc = TSR_OK;
+    if (d->codec != CODEC_NATIVE) {
+        rc = rnd__dicom_frame_data(d, index, &data, &len, &joined, err);
+        if (rc != TSR_OK) {
+            goto fail_data;
+        }
+        if (reduce > 0 && d->codec == CODEC_J2K) {
+            r = rnd__j2k_reduce_levels(data, len, reduce);
+        }
+    }
+    /* a reduced J2K image of an origin-0 codestream (the size check in the decoder says if
+     * not) is ceil(size / 2^r) per side */
+    uint32_t fw = (uint32_t)(((uint64_t)info->columns + ((uint64_t)1 << r) - 1) >> r);
+    uint32_t fh = (uint32_t)(((uint64_t)info->rows + ((uint64_t)1 << r) - 1) >> r);
     rnd_frame *f = NULL;
-    int rc = rnd_frame_alloc(info->columns, info->rows, info->samples_per_pixel, type_for(info),
-                             &f, err);
+    rc = rnd_frame_alloc(fw, fh, info->samples_per_pixel, type_for(info), &f, err);
     if (rc != TSR_OK) {
-        return rc;
+        goto fail_data;
     }
     f->bits_stored = info->float_pixels ? 32 : (info->bits_allocated == 1 ? 1 : info->bits_stored);
     f->is_signed = info->pixel_representation && !info->float_pixels;
@@ -648,11 +667,7 @@ rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *e
     if (d->codec == CODEC_NATIVE) {
         rc = decode_native(d, index, f, err);
     } else {
-        const uint8_t *data = NULL;
-        uint8_t *joined = NULL;
-        size_t len = 0;
-        rc = rnd__dicom_frame_data(d, index, &data, &len, &joined, err);
-        if (rc == TSR_OK && is_jpeg_ts(info->transfer_syntax)) {
+        if (is_jpeg_ts(info->transfer_syntax)) {
             rc = rnd__jpeg_check(data, len, err); /* IJG only warns about bad headers */
         }
         switch (rc != TSR_OK ? CODEC_NATIVE : d->codec) {
@@ -668,14 +683,15 @@ rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *e
             rc = rnd__jpeg8_decode(info, data, len, f, err);
             break;
         case CODEC_J2K:
-            rc = rnd__j2k_decode(info, data, len, 0, f, err);
+            rc = rnd__j2k_decode(info, data, len, r, f, err);
             break;
         case CODEC_GDCM:
             rc = decode_gdcm(info, data, len, f, err);
             break;
         }
-        free(joined);
     }
+    free(joined);
+    joined = NULL;
     if (rc != TSR_OK) {
         rnd_frame_free(f);
         if (info->frames > 1) {
@@ -686,5 +702,28 @@ rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *e
     rnd__frame_normalize(f);
     rnd_frame_set_range(f);
     *out = f;
+    if (applied) {
+        *applied = r;
+    }
     return TSR_OK;
+
+fail_data:
+    free(joined);
+    if (info->frames > 1) {
+        tsr_err_prefix(err, rc, "frame %u: ", (unsigned)index + 1);
+    }
+    return rc;
+}
+
+int
+rnd_dicom_decode_frame(rnd_dicom *d, uint32_t index, rnd_frame **out, tsr_err *err)
+{
+    return decode_frame(d, index, 0, out, NULL, err);
+}
+
+int
+rnd_dicom_decode_frame_reduced(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out,
+                               int *applied, tsr_err *err)
+{
+    return decode_frame(d, index, reduce < 0 ? 0 : reduce, out, applied, err);
 }

@@ -117,6 +117,10 @@ int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd
                       tsr_err *err);
 /* JPEG 2000 (J2K codestream or JP2) through OpenJPEG. `reduce` discards that many resolution
  * levels (0 = full size; out must then have the reduced size). Sets out->photometric. */
+/* The number of resolution levels a decode of this J2K codestream (or JP2 file) may discard,
+ * at most `want`: the smallest number of decomposition levels in its main header (COD and COC
+ * markers); 0 when the header cannot be read. */
+int rnd__j2k_reduce_levels(const uint8_t *data, size_t len, int want);
 int rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
                     rnd_frame *out, tsr_err *err);
 

@@ -548,6 +548,47 @@ describe('tile pyramid, IIIF and caches', () => {
   });
 });
 
+// A fresh server holding only the mammogram (J2K lossy), so that no earlier request has decoded
+// anything: what a zoomed-out level or a thumbnail decodes shows in the frames cache's bytes.
+describe('JPEG 2000 reduced decoding', () => {
+  const srv = useServer(async () => {
+    const dataDir = tempDir('tessera-tiles-j2k-');
+    if (haveMammo()) {
+      const r = await runTessera(['import', '--data', dataDir, mammoPath()]);
+      assert.equal(r.code, 0, `import mammo: ${r.stdout}${r.stderr}`);
+    }
+    return { dataDir, args: [] };
+  });
+
+  test('zoomed-out levels and thumbnails decode only the resolution they show', corpusOpts(), async () => {
+    requireCorpus();
+    const c = client(srv);
+    const mg = uidsOf(mammoPath());
+    const full = 3064 * 4664 * 2; // bytes of the full 16-bit frame
+    const decoded = async (p) => {
+      const s0 = await settled(c);
+      await getOk(c, p);
+      const s1 = await stats(c);
+      return { misses: delta(s0, s1, 'frames', 'misses'), bytes: delta(s0, s1, 'frames', 'bytes') };
+    };
+    for (const level of [5, 3, 1]) {
+      const r = await decoded(tileUrl(mg, { level, col: 0, row: 0 }));
+      assert.equal(r.misses, 1, `level ${level}: one decode`);
+      assert.ok(r.bytes > 0 && r.bytes < full / 4 ** level + 65536,
+        `level ${level}: ${r.bytes} bytes decoded (full frame ${full})`);
+    }
+    // a 128x128 thumbnail of 3064x4664 (shown at 84x128) is decoded 16 times smaller
+    // (192x292): 32 times (96x146) would be smaller than it is shown
+    const th = await decoded(`/dicomweb/studies/${mg.study}/series/${mg.series}/instances/${mg.sop}/thumbnail?viewport=128,128`);
+    assert.equal(th.misses, 1, 'the thumbnail decodes once');
+    assert.ok(th.bytes > 0 && th.bytes < full / 4 ** 4 + 65536, `thumbnail: ${th.bytes} bytes decoded`);
+    // level 0 needs the whole frame
+    const l0 = await decoded(tileUrl(mg, { level: 0, col: 0, row: 0 }));
+    assert.equal(l0.misses, 1);
+    assert.ok(l0.bytes >= full, `level 0: ${l0.bytes} bytes`);
+  });
+});
+
 describe('--cache-mb 8 --tile-size 200', () => {
   let d;
   const srv = useServer(async () => {

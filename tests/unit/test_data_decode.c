@@ -5,6 +5,8 @@
 
 #include "rnd_internal.h"
 
+#include <math.h>
+
 static rnd_frame *
 decode(const char *rel, uint32_t index, rnd_dicom **keep)
 {
@@ -320,21 +322,22 @@ limits_refuse_before_allocation(void **state)
     lim.max_pixels = 512 * 511;
     rnd_dicom *d = NULL;
     tsr_err err = {0};
-    assert_int_equal(rnd_dicom_open(tsr_test_data("syntax/explicit_vr_le__CT1_UNC.dcm"), &lim,
-                                    &d, &err),
-                     TSR_ELIMIT);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("syntax/explicit_vr_le__CT1_UNC.dcm"), &lim, &d, &err),
+        TSR_ELIMIT);
     assert_null(d);
     assert_non_null(strstr(err.msg, "limit"));
     rnd_limits_default(&lim);
     lim.max_frames = 10;
-    assert_int_equal(rnd_dicom_open(tsr_test_data("multiframe/xa_cine_jpeg_96f__HasFragmentSequence.dcm"),
-                                    &lim, &d, &err),
-                     TSR_ELIMIT);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("multiframe/xa_cine_jpeg_96f__HasFragmentSequence.dcm"), &lim,
+                       &d, &err),
+        TSR_ELIMIT);
     rnd_limits_default(&lim);
     lim.max_bytes = 1000;
-    assert_int_equal(rnd_dicom_open(tsr_test_data("syntax/explicit_vr_le__CT_small.dcm"), &lim,
-                                    &d, &err),
-                     TSR_ELIMIT);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("syntax/explicit_vr_le__CT_small.dcm"), &lim, &d, &err),
+        TSR_ELIMIT);
 }
 
 /* Attributes read from real files: windows, VOI LUT, modality LUT, palette, per-frame. */
@@ -344,9 +347,9 @@ attributes_of_real_files(void **state)
     (void)state;
     rnd_dicom *d = NULL;
     tsr_err err = {0};
-    assert_int_equal(rnd_dicom_open(tsr_test_data("grayscale/voi_lut_sequence__vlut_04.dcm"),
-                                    NULL, &d, &err),
-                     TSR_OK);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("grayscale/voi_lut_sequence__vlut_04.dcm"), NULL, &d, &err),
+        TSR_OK);
     assert_true(rnd_dicom_info(d)->n_voi_luts >= 1);
     rnd_dicom_close(d);
     assert_int_equal(rnd_dicom_open(tsr_test_data("grayscale/modality_lut_sequence__mlut_18.dcm"),
@@ -355,15 +358,17 @@ attributes_of_real_files(void **state)
     assert_non_null(rnd_dicom_info(d)->modality_lut.data);
     rnd_dicom_close(d);
     /* empty LUT items are ignored, not applied */
-    assert_int_equal(rnd_dicom_open(tsr_test_data("syntax/rle_gray16__leadtools-flowers-16-mono2-rle.dcm"),
-                                    NULL, &d, &err),
-                     TSR_OK);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("syntax/rle_gray16__leadtools-flowers-16-mono2-rle.dcm"), NULL,
+                       &d, &err),
+        TSR_OK);
     assert_null(rnd_dicom_info(d)->modality_lut.data);
     assert_int_equal(rnd_dicom_info(d)->n_voi_luts, 0);
     rnd_dicom_close(d);
-    assert_int_equal(rnd_dicom_open(tsr_test_data("color/palette_16bit_segmented__gdcm-US-ALOKA-16.dcm"),
-                                    NULL, &d, &err),
-                     TSR_OK);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("color/palette_16bit_segmented__gdcm-US-ALOKA-16.dcm"), NULL,
+                       &d, &err),
+        TSR_OK);
     const rnd_info *in = rnd_dicom_info(d);
     assert_int_equal(in->photometric, RND_PI_PALETTE_COLOR);
     for (int c = 0; c < 3; c++) {
@@ -371,9 +376,9 @@ attributes_of_real_files(void **state)
         assert_int_equal(in->palette[c].bits, 16);
     }
     rnd_dicom_close(d);
-    assert_int_equal(rnd_dicom_open(tsr_test_data("multiframe/enhanced_mr_12f__BRMULTI.dcm"),
-                                    NULL, &d, &err),
-                     TSR_OK);
+    assert_int_equal(
+        rnd_dicom_open(tsr_test_data("multiframe/enhanced_mr_12f__BRMULTI.dcm"), NULL, &d, &err),
+        TSR_OK);
     in = rnd_dicom_info(d);
     assert_non_null(in->frame_meta);
     assert_true(in->frame_meta[0].has_window);
@@ -382,15 +387,97 @@ attributes_of_real_files(void **state)
     rnd_dicom_close(d);
 }
 
-TSR_TEST_MAIN(cmocka_unit_test(lossless_ct1_equals_uncompressed),
-              cmocka_unit_test(jpegls_near_within_bound),
-              cmocka_unit_test(mr_small_in_every_encoding),
-              cmocka_unit_test(rgb_planar_configurations_agree),
-              cmocka_unit_test(ybr_full_close_to_rgb_original),
-              cmocka_unit_test(multiframe_single_frame_access),
-              cmocka_unit_test(one_bit_segmentation), cmocka_unit_test(open_mem_equals_open_file),
-              cmocka_unit_test(bad_files_fail_cleanly),
-              cmocka_unit_test(jpeg_sos_quirk_still_decodes),
-              cmocka_unit_test(garbage_and_truncation),
-              cmocka_unit_test(limits_refuse_before_allocation),
-              cmocka_unit_test(attributes_of_real_files))
+/* The mean of the k x k block of S16 frame `f` at (x0, y0), clipped to the frame. */
+static double
+box_average(const rnd_frame *f, uint32_t x0, uint32_t y0, uint32_t k)
+{
+    const int16_t *a = f->data;
+    double box = 0.0;
+    int n = 0;
+    for (uint32_t v = y0; v < y0 + k && v < f->height; v++) {
+        for (uint32_t u = x0; u < x0 + k && u < f->width; u++) {
+            box += a[(size_t)v * f->width + u];
+            n++;
+        }
+    }
+    return n ? box / n : 0.0;
+}
+
+/* A reduced JPEG 2000 decode (OpenJPEG's reduce factor) is ceil(size / 2^r) per side, clamped
+ * to the codestream's decomposition levels, and close to the box average of the full decode
+ * (the 5/3 wavelet's low-pass is not a box filter, so "close" is a bound on the mean error).
+ * Other codecs ignore the request and decode at full size. */
+static void
+j2k_reduced_decode(void **state)
+{
+    (void)state;
+    rnd_dicom *d = NULL;
+    rnd_frame *full = decode("syntax/j2k_lossless__CT1_J2KR.dcm", 0, &d);
+    assert_int_equal(full->type, RND_T_S16);
+    for (int want = 1; want <= 20; want += want < 3 ? 1 : 17) {
+        rnd_frame *f = NULL;
+        int r = -1;
+        tsr_err err = {0};
+        assert_int_equal(rnd_dicom_decode_frame_reduced(d, 0, want, &f, &r, &err), TSR_OK);
+        if (want <= 3) {
+            assert_int_equal(r, want);
+        } else {
+            assert_true(r >= 3 && r < want); /* clamped to the decomposition levels */
+        }
+        uint32_t k = 1u << r;
+        assert_int_equal(f->width, (full->width + k - 1) / k);
+        assert_int_equal(f->height, (full->height + k - 1) / k);
+        assert_true(f->has_range);
+        /* Where the reduced pixels sit: the wavelet's low-pass sample i is centred on full
+         * resolution sample k * i (the even samples), so it matches the k x k box centred
+         * there (offset -k/2), not the box [k i, k (i + 1)) of the pyramid's own levels, which
+         * is half a reduced pixel further right and down. Measured on CT1, mean |difference|
+         * for offsets -k/2, 0, +k/2: r = 1: 26, 26, 60; r = 2: 37, 62, 114; r = 3: 60, 118,
+         * 198; r = 5: 162, 335, 548. The assertions: the centred box fits within r% of the value
+         * range (the filters part more at coarser levels), and the
+         * boxes displaced by a further k/2 each fit clearly worse. */
+        double e[3] = {0.0, 0.0, 0.0};
+        int half = (int)k / 2;
+        for (uint32_t y = 1; y + 1 < f->height; y++) {
+            for (uint32_t x = 1; x + 1 < f->width; x++) {
+                double bv = ((const int16_t *)f->data)[y * f->width + x];
+                e[0] +=
+                    fabs(bv - box_average(full, x * k - (uint32_t)half, y * k - (uint32_t)half, k));
+                e[1] += fabs(bv - box_average(full, x * k, y * k, k));
+                e[2] +=
+                    fabs(bv - box_average(full, x * k + (uint32_t)half, y * k + (uint32_t)half, k));
+            }
+        }
+        double range = (double)(full->range_hi - full->range_lo);
+        double n = (double)(f->width - 2) * (f->height - 2);
+        if (e[0] / n > 0.01 * r * range || e[2] < 1.4 * e[0] || (r >= 2 && e[1] < 1.4 * e[0])) {
+            fail_msg("reduce %d: mean |reduced - box| at offsets -k/2, 0, +k/2: %.2f %.2f %.2f "
+                     "(range %.0f)",
+                     r, e[0] / n, e[1] / n, e[2] / n, range);
+        }
+        rnd_frame_free(f);
+    }
+    rnd_frame_free(full);
+    rnd_dicom_close(d);
+
+    /* not JPEG 2000: full size, nothing applied */
+    rnd_frame *u = decode("syntax/explicit_vr_le__CT1_UNC.dcm", 0, &d);
+    rnd_frame *f = NULL;
+    int r = -1;
+    assert_int_equal(rnd_dicom_decode_frame_reduced(d, 0, 3, &f, &r, NULL), TSR_OK);
+    assert_int_equal(r, 0);
+    assert_frames_equal(f, u, "reduce on an uncompressed file");
+    rnd_frame_free(f);
+    rnd_frame_free(u);
+    rnd_dicom_close(d);
+}
+
+TSR_TEST_MAIN(
+    cmocka_unit_test(lossless_ct1_equals_uncompressed), cmocka_unit_test(j2k_reduced_decode),
+    cmocka_unit_test(jpegls_near_within_bound), cmocka_unit_test(mr_small_in_every_encoding),
+    cmocka_unit_test(rgb_planar_configurations_agree),
+    cmocka_unit_test(ybr_full_close_to_rgb_original),
+    cmocka_unit_test(multiframe_single_frame_access), cmocka_unit_test(one_bit_segmentation),
+    cmocka_unit_test(open_mem_equals_open_file), cmocka_unit_test(bad_files_fail_cleanly),
+    cmocka_unit_test(jpeg_sos_quirk_still_decodes), cmocka_unit_test(garbage_and_truncation),
+    cmocka_unit_test(limits_refuse_before_allocation), cmocka_unit_test(attributes_of_real_files))
