@@ -581,6 +581,261 @@ int rnd_image_gray(const rnd_image *src, rnd_image *out, tsr_err *err);
 /* Mirrors `img` left to right in place (IIIF rotation `!0`). NULL or an empty image: no-op. */
 void rnd_image_mirror(rnd_image *img);
 
+/* ---------------------------------------------------------------- volumes and reformats
+ * Multiplanar reformats (MPR) of a series. Coordinates are DICOM patient coordinates (LPS, mm).
+ * The slices of a series are planes sharing their row and column direction cosines r and c
+ * (ImageOrientationPatient) with arbitrary origins (ImagePositionPatient): with gantry tilt the
+ * origins do not lie along the normal n = r x c (a sheared stack), and steps along n may differ.
+ * Nothing here assumes a regular grid: every slice keeps its own origin and a point is placed
+ * between the two slices that bracket it along n.
+ *
+ *     rnd_volume_plan()        slice geometries -> rnd_vol_geom (sorted, checked; no pixels)
+ *     rnd_volume_new()         an empty volume of that geometry
+ *     rnd_volume_set_slice()   fill each slice from its decoded frame (modality values)
+ *     rnd_plane_standard()     an axial, coronal or sagittal plane (or rnd_plane_oblique, ...)
+ *     rnd_mpr_render()         sample the plane (thin, or a MIP/MinIP/average slab)
+ *
+ * An enhanced multi-frame object is one rnd_vol_slice per frame: position from
+ * rnd_info.frame_meta[f].position, orientation and spacing from rnd_info (the frame's rescale
+ * from frame_meta when present). rnd_info holds one orientation (the first frame's), so frames
+ * with differing orientations cannot be told apart yet. */
+
+/* One slice as the planner sees it. pixel_spacing is (row spacing, column spacing) =
+ * (vertical, horizontal) mm as rnd_info; orientation is ImageOrientationPatient (row cosines,
+ * then column cosines); position is ImagePositionPatient (centre of the first pixel). `id` is
+ * the caller's own (e.g. an index into its instance list) and is handed back in sorted order. */
+typedef struct rnd_vol_slice {
+    uint32_t rows, columns;
+    double pixel_spacing[2];
+    double orientation[6];
+    double position[3];
+    uint32_t id;
+} rnd_vol_slice;
+
+/* The checked geometry of a stack of slices, sorted along the normal. Immutable once made, so
+ * it may be read from several threads at once. */
+typedef struct rnd_vol_geom rnd_vol_geom;
+
+/* Plans a volume from `n` slices (`s` is borrowed for the call):
+ *   - Slices with unusable geometry are left out: a zero size, a pixel spacing that is missing
+ *     (zero), negative or not finite, cosines that are not unit vectors (|norm - 1| > 1e-3) or
+ *     not orthogonal (|r.c| > 1e-3), a position that is not finite.
+ *   - The others are grouped by equal rows and columns, pixel spacing equal within 1e-3
+ *     (relative) and cosines equal within 1e-4; the largest group is kept (on a tie, the one
+ *     whose first slice comes first in `s`). Localizers and other stacks are left out.
+ *   - The kept slices are sorted by d = position . n, with r and c orthonormalised (c made
+ *     orthogonal to r, both unit) and n = r x c. Slices less than 1e-3 mm apart along n are
+ *     duplicates: the one that comes first in `s` is kept, the others are left out and counted
+ *     (a caller that would rather refuse such series checks rnd_vol_summary.duplicates).
+ * On success *out receives a geometry the caller owns (free with rnd_vol_geom_free). Returns
+ * TSR_OK; TSR_EINVAL with a message saying why when fewer than 2 distinct slices remain (none
+ * usable: the first slice's problem is named), or `s` is NULL with n > 0; TSR_ENOMEM.
+ * Thread-safe. */
+int rnd_volume_plan(const rnd_vol_slice *s, size_t n, rnd_vol_geom **out, tsr_err *err);
+void rnd_vol_geom_free(rnd_vol_geom *g); /* NULL: no-op */
+
+/* What the planner found. Directions are the orthonormalised ones used for sampling. */
+typedef struct rnd_vol_summary {
+    uint32_t rows, columns;
+    size_t slices;           /* kept, sorted slices (>= 2) */
+    double pixel_spacing[2]; /* (row spacing, column spacing) mm, of the first kept slice */
+    double row_dir[3];       /* r: direction of increasing column index */
+    double col_dir[3];       /* c: direction of increasing row index */
+    double normal[3];        /* n = r x c: direction of increasing slice index */
+    double min_gap, max_gap; /* smallest and largest step along n between neighbours, mm */
+    int uniform;             /* every step within 1% of the mean, and not sheared */
+    int sheared;             /* some origin lies off the line through the first along n by
+                              * more than 1% of the smaller pixel spacing */
+    double tilt_deg;         /* angle between n and the line from the first origin to the
+                              * last (the gantry tilt of a sheared CT stack); 0 when straight */
+    double extent_min[3];    /* bounding box (LPS) of the footprints of all slices, pixels */
+    double extent_max[3];    /* counted half a pixel beyond their centres */
+    size_t dropped;          /* slices left out: unusable, or not in the kept group */
+    size_t duplicates;       /* slices left out as duplicate positions */
+} rnd_vol_summary;
+
+/* Fills *out. Thread-safe. */
+void rnd_vol_geom_summary(const rnd_vol_geom *g, rnd_vol_summary *out);
+
+/* Slice k (0-based, in sorted order): the caller's id, its origin (ImagePositionPatient) and its
+ * position d along the normal (mm); any of them may be NULL. Returns TSR_OK, or TSR_ENOTFOUND
+ * when k >= the number of slices (outputs untouched). Thread-safe. */
+int rnd_vol_geom_slice(const rnd_vol_geom *g, size_t k, uint32_t *id, double origin[3], double *d);
+
+/* A volume: the voxels of a planned geometry, in modality values (after rescale), stored as
+ * int16 or float. Filled slice by slice, then read-only. */
+typedef struct rnd_volume rnd_volume;
+
+/* rnd_volume_new's voxel memory bound when the caller passes 0 (1 GiB). */
+#define RND_VOLUME_MAX_BYTES_DEFAULT ((uint64_t)1 << 30)
+
+/* Whether every value of a file whose attributes are `info`, rescaled by `slope` and
+ * `intercept`, is an integer in int16 range, i.e. whether its slices may go into a volume made
+ * with float_values = 0: integer pixels, integer slope and intercept, and the whole stored range
+ * (BitsStored, PixelRepresentation) maps inside [-32768, 32767]. Returns 1 or 0. Pure. */
+int rnd_volume_fits_int16(const rnd_info *info, double slope, double intercept);
+
+/* Creates an empty volume of geometry `g` (borrowed for the call: the volume keeps its own
+ * copy). Voxels are float when `float_values` is set, else int16 (half the memory; every slice
+ * must then hold integers in int16 range, see rnd_volume_fits_int16). `max_bytes` (0: the
+ * default, RND_VOLUME_MAX_BYTES_DEFAULT) bounds the voxel memory, checked before allocating.
+ * On success *out receives a volume the caller owns (free with rnd_volume_free). Returns TSR_OK,
+ * TSR_EINVAL (g NULL), TSR_ELIMIT (over max_bytes) or TSR_ENOMEM. Thread-safe. */
+int rnd_volume_new(const rnd_vol_geom *g, int float_values, uint64_t max_bytes, rnd_volume **out,
+                   tsr_err *err);
+
+/* Fills sorted slice k from decoded frame `f` (borrowed; any integer type or F32, one sample,
+ * width x height = the geometry's columns x rows): value = stored * slope + intercept. Returns
+ * TSR_OK; TSR_ENOTFOUND for k out of range; TSR_EINVAL for a frame of the wrong size, colour
+ * (samples != 1), a non-finite value or slope/intercept, or (int16 volumes) a value that is not
+ * an integer in int16 range — the message names the pixel; on failure the slice counts as not
+ * filled. Thread safety: different slices of one volume may be filled from different threads at
+ * once; one slice from one thread at a time. Readers (rnd_mpr_*, rnd_volume_range) may start
+ * once every slice is set and the filling threads are joined (or otherwise synchronised).
+ * Only a linear rescale is applied: for a file with a Modality LUT Sequence, pass an F32 frame
+ * of LUT outputs with slope 1, intercept 0 (into a float volume). */
+int rnd_volume_set_slice(rnd_volume *v, size_t k, const rnd_frame *f, double slope,
+                         double intercept, tsr_err *err);
+
+/* 1 when every slice has been filled, else 0. */
+int rnd_volume_complete(const rnd_volume *v);
+
+/* The volume's geometry, borrowed: valid until rnd_volume_free. */
+const rnd_vol_geom *rnd_volume_geom(const rnd_volume *v);
+
+/* RND_T_S16 or RND_T_F32: how voxels are stored. */
+rnd_type rnd_volume_type(const rnd_volume *v);
+
+/* The voxels of sorted slice k, borrowed (valid until rnd_volume_free): rows x columns values
+ * of rnd_volume_type, row by row. NULL when k is out of range. */
+const void *rnd_volume_voxels(const rnd_volume *v, size_t k);
+
+/* Smallest and largest voxel value. Returns TSR_OK, or TSR_EINVAL (outputs untouched) while the
+ * volume is not complete. Thread-safe once complete. */
+int rnd_volume_range(const rnd_volume *v, float *min, float *max);
+
+/* Bytes held by the volume (voxels and geometry), for cache budgets. */
+size_t rnd_volume_bytes(const rnd_volume *v);
+
+void rnd_volume_free(rnd_volume *v); /* NULL: no-op */
+
+/* An output plane. Output pixel (x, y) is centred on patient point
+ * origin + x * spacing * row + y * spacing * col: `origin` is the centre of the top-left pixel,
+ * `row` (unit) the direction of increasing x, `col` (unit, orthogonal to row) the direction of
+ * increasing y. Pixels are square, `spacing` mm. The plane's normal is row x col. */
+typedef struct rnd_plane {
+    double origin[3];
+    double row[3];
+    double col[3];
+    double spacing;
+    uint32_t width, height;
+} rnd_plane;
+
+#define RND_MPR_MAX_SIDE 4096u /* largest plane width or height */
+
+/* Writes the patient position of plane point (x, y) (pixel units, fractional allowed) into
+ * out: origin + x * spacing * row + y * spacing * col. Pure. */
+void rnd_plane_point(const rnd_plane *p, double x, double y, double out[3]);
+
+typedef enum rnd_plane_axis {
+    RND_AXIS_AXIAL = 0, /* row +x (patient left), col +y (posterior): seen from the feet */
+    RND_AXIS_CORONAL,   /* row +x, col -z (head at the top): seen from the front */
+    RND_AXIS_SAGITTAL,  /* row +y (anterior on the left), col -z: seen from the patient's left */
+} rnd_plane_axis;
+
+/* How the plane constructors size a plane. The plane passes through a point P (given, or the
+ * middle of the volume's bounding box with the normal coordinate replaced). Every footprint
+ * corner of every slice is projected onto the plane, and the plane is the smallest grid of
+ * `spacing` pitch that covers those projections and has P exactly on a pixel centre. So its size
+ * depends on its orientation and spacing only, not on where along its normal it lies: scrolling
+ * keeps the image size and P's pixel. `spacing` <= 0 means the volume's smaller pixel spacing.
+ * They return TSR_OK and write *out; TSR_EINVAL (with a message) for NULL or non-finite inputs
+ * and degenerate directions; TSR_ENOTFOUND ("plane outside the volume") when the plane misses
+ * the volume's footprint corners entirely; TSR_ELIMIT when a side would exceed
+ * RND_MPR_MAX_SIDE (spacing too small). *out is written only on success. Thread-safe. */
+
+/* A standard plane `axis` at `position_mm` along the axis normal to it: z for axial, y for
+ * coronal, x for sagittal (patient mm, LPS). P is the middle of the bounding box with that
+ * coordinate set to position_mm. */
+int rnd_plane_standard(const rnd_vol_geom *g, rnd_plane_axis axis, double position_mm,
+                       double spacing, rnd_plane *out, tsr_err *err);
+
+/* An oblique plane through `point` spanned by `row` and `col`, which need not be unit vectors:
+ * both must have a norm above 1e-6 and |cos(angle)| below 0.9999. row is normalised and col is
+ * made orthogonal to it (Gram-Schmidt: col - (col . row) row, normalised), so row keeps its
+ * direction exactly and col keeps its side of row. */
+int rnd_plane_oblique(const rnd_vol_geom *g, const double point[3], const double row[3],
+                      const double col[3], double spacing, rnd_plane *out, tsr_err *err);
+
+/* The same from a normal and an "up" vector (the direction towards the top of the image):
+ * col = -(up without its component along normal), normalised; row = col x normal, so that
+ * row x col = normal. Axial is normal (0,0,1), up (0,-1,0). */
+int rnd_plane_from_normal(const rnd_vol_geom *g, const double point[3], const double normal[3],
+                          const double up[3], double spacing, rnd_plane *out, tsr_err *err);
+
+typedef enum rnd_interp {
+    RND_INTERP_LINEAR = 0, /* trilinear: bilinear in each bracketing slice, linear between */
+    RND_INTERP_NEAREST,    /* the nearest pixel of the nearest slice (ties: lower index) */
+} rnd_interp;
+
+typedef enum rnd_slab_mode {
+    RND_SLAB_MIP = 0, /* maximum intensity projection */
+    RND_SLAB_MINIP,   /* minimum */
+    RND_SLAB_AVERAGE, /* mean */
+} rnd_slab_mode;
+
+/* A thick slab centred on the plane. thickness_mm 0 is a thin plane. */
+typedef struct rnd_slab {
+    double thickness_mm;
+    rnd_slab_mode mode;
+} rnd_slab;
+
+#define RND_SLAB_MAX_SAMPLES 1024 /* samples along the normal of one slab pixel */
+
+/* Renders plane `p` of volume `v` (complete) into a new frame the caller owns (free with
+ * rnd_frame_free): width x height, one sample, modality values, MONOCHROME2.
+ *
+ * Sampling a point P (thin plane): d = P . n places P between the sorted slices k, k+1 with
+ * d_k <= d <= d_k+1 (any spacing). In slice k, P falls at column (P - origin_k) . r / column
+ * spacing and row (P - origin_k) . c / row spacing (each slice's own origin, so sheared stacks
+ * are exact); LINEAR interpolates bilinearly there and linearly in d between the two slices, so
+ * a linear function of patient position is reproduced exactly. A point within 1e-4 mm of a
+ * slice reads that slice alone, and within 1e-6 pixel of a pixel centre that pixel alone (so
+ * planes through voxel centres return the voxels exactly despite rounding). Edges: a slice covers
+ * its pixel centres plus half a pixel on every side (inside that margin the edge value is held);
+ * along n the volume ends at the first and last slice (1e-4 mm tolerance). A point outside either,
+ * or whose bracketing slice with a non-zero weight does not cover it, is padding: the volume's
+ * minimum value (rnd_volume_range), never garbage.
+ *
+ * `slab` (NULL or thickness 0: thin) samples the plane's normal at N equally spaced offsets from
+ * -t/2 to +t/2 inclusive: N = ceil(t / step) + 1 (at most RND_SLAB_MAX_SAMPLES) where step is
+ * the volume's finest resolution, min(smaller pixel spacing, smallest slice gap); each offset is
+ * sampled as a thin plane, and the pixel is the max (MIP), min (MINIP) or mean (AVERAGE) of the
+ * samples inside the volume, padding when none is.
+ *
+ * Output type: RND_T_S16 when the volume is int16, `interp` is NEAREST and the slab is thin, MIP
+ * or MINIP (the values are then voxel values); RND_T_F32 otherwise.
+ *
+ * Returns TSR_OK; TSR_EINVAL with a message for a NULL or incomplete volume, a plane that is
+ * not finite, not orthonormal (1e-4), of zero size or spacing, a slab whose thickness is
+ * negative, not finite or deeper than the volume along the plane normal ("slab too thick"), an
+ * unknown mode or interp; TSR_ELIMIT for a side over RND_MPR_MAX_SIDE; TSR_ENOTFOUND ("plane
+ * outside the volume") when the plane (or slab) does not meet the volume's footprint corners;
+ * TSR_ENOMEM. Thread-safe: any number of renders may read one complete volume at once. */
+int rnd_mpr_render(const rnd_volume *v, const rnd_plane *p, const rnd_slab *slab, rnd_interp interp,
+                   rnd_frame **out, tsr_err *err);
+
+/* The same for the w x h rectangle at (x, y) of the plane only (a tile or a band of rows, for
+ * callers that split the work): the result is bit for bit that rectangle of rnd_mpr_render's
+ * frame, whatever the rectangle. The rectangle must lie inside the plane (else TSR_EINVAL).
+ * Returns as rnd_mpr_render. Thread-safe. */
+int rnd_mpr_render_rect(const rnd_volume *v, const rnd_plane *p, const rnd_slab *slab,
+                        rnd_interp interp, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+                        rnd_frame **out, tsr_err *err);
+
+/* The frame type rnd_mpr_render gives for these settings (see there). */
+rnd_type rnd_mpr_output_type(const rnd_volume *v, const rnd_slab *slab, rnd_interp interp);
+
 #ifdef __cplusplus
 }
 #endif
