@@ -121,6 +121,8 @@ int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd
  * at most `want`: the smallest number of decomposition levels in its main header (COD and COC
  * markers); 0 when the header cannot be read. */
 int rnd__j2k_reduce_levels(const uint8_t *data, size_t len, int want);
+/* Threads OpenJPEG may use for one decode: the online cores, at most 8. */
+int rnd__j2k_threads(void);
 int rnd__j2k_decode(const rnd_info *info, const uint8_t *data, size_t len, int reduce,
                     rnd_frame *out, tsr_err *err);
 
