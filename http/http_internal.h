@@ -73,11 +73,29 @@ struct neg_list;
 int http__negotiate(http_req *r, const char *const *offered, int n, int *chosen,
                     struct neg_list *keep);
 
+/* rendered.c: the parameters of rendered resources (PS3.18 8.3.5.1): window, viewport, quality,
+ * annotation; fmt is set by the caller after content negotiation. */
+typedef struct http_render_params {
+    rnd_voi_req voi;
+    int has_viewport;
+    rnd_viewport vp;
+    int quality;
+    int annotate_patient, annotate_technique;
+    rnd_format fmt;
+} http_render_params;
+/* Reads them from the query string (thumbnail: the thumbnail defaults). Parameters that are not
+ * among them nor in `extra` (NULL-terminated, may be NULL) are named in a Warning. Returns 0, or
+ * -1 after sending a 400. */
+int http__render_params(http_req *r, int thumbnail, const char *const *extra,
+                        http_render_params *p);
 /* imaging.c: the cached path from a stored instance to pixels (see there). Every function
  * returns a pinned cache handle the caller releases with cache_release. */
 int http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err);
 void http__imaging_destroy(http_imaging *im);
 int http__imaging_stats(http_imaging *im, int prometheus, char **out);
+/* The "volumes" pool (filled by mpr.c) and the budget all pools share. */
+cache *http__imaging_volumes(http_imaging *im);
+size_t http__imaging_budget(http_imaging *im);
 /* store_find_instance through the "instances" pool: the index row of an instance being viewed is
  * read from the index once. Same arguments, results and messages as store_find_instance (an
  * unknown UID is not remembered). Thread-safe. */
@@ -142,6 +160,9 @@ void http__etag(const char *key, char prefix, char out[40]);
 int http__etag_matches(const char *if_none_match, const char *etag);
 /* window=c,w[,fn] into a VOI request; -1 with a message. */
 int http__parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap);
+
+/* mpr.c: reformats of a series. `res` is "volume" or "mpr"; `rest` the path after it. */
+void http__mpr(http_req *r, const char *res, const char *rest);
 
 /* Handlers (dicomweb.c, stow.c, rendered.c). */
 void http__qido(http_req *r, store_level level);

@@ -6,7 +6,8 @@
  *   handles   parsed files (rnd_dicom), so a request does not re-parse its file;
  *   frames    decoded frames (values before VOI), so a new window does not decode again;
  *   rendered  8-bit frames at one window, the source of every tile and level of that window;
- *   encoded   JPEG/PNG bytes of tiles and IIIF images, keyed by what the bytes depend on.
+ *   encoded   JPEG/PNG bytes of tiles and IIIF images, keyed by what the bytes depend on;
+ *   volumes   series stacked into volumes for reformats (mpr.c).
  * Each lookup is single-flight: concurrent misses on one key compute once. */
 #define _GNU_SOURCE
 #include "http_internal.h"
@@ -18,7 +19,7 @@
 
 struct http_imaging {
     cache_budget *budget;
-    cache *instances, *handles, *frames, *rendered, *encoded;
+    cache *instances, *handles, *frames, *rendered, *encoded, *volumes;
 };
 
 int
@@ -44,6 +45,9 @@ http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err)
     if (rc == TSR_OK) {
         rc = cache_create(im->budget, "encoded", &im->encoded, err);
     }
+    if (rc == TSR_OK) {
+        rc = cache_create(im->budget, "volumes", &im->volumes, err);
+    }
     if (rc != TSR_OK) {
         http__imaging_destroy(im);
         return rc;
@@ -59,6 +63,7 @@ http__imaging_destroy(http_imaging *im)
         return;
     }
     /* dependants first: rendered values hold no handles, but keep the order of use */
+    cache_destroy(im->volumes); /* volumes are built from frames: destroyed first */
     cache_destroy(im->encoded);
     cache_destroy(im->rendered);
     cache_destroy(im->frames);
@@ -66,6 +71,18 @@ http__imaging_destroy(http_imaging *im)
     cache_destroy(im->instances);
     cache_budget_destroy(im->budget);
     free(im);
+}
+
+cache *
+http__imaging_volumes(http_imaging *im)
+{
+    return im->volumes;
+}
+
+size_t
+http__imaging_budget(http_imaging *im)
+{
+    return cache_budget_limit(im->budget);
 }
 
 int

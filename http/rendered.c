@@ -12,15 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct render_params {
-    rnd_voi_req voi;
-    int has_viewport;
-    rnd_viewport vp;
-    int quality;
-    int annotate_patient, annotate_technique;
-    rnd_format fmt;
-} render_params;
-
 /* window=center,width[,function] */
 int
 http__parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap)
@@ -72,10 +63,8 @@ http__parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap)
     return 0;
 }
 
-/* Reads the query parameters; unknown ones are named in a Warning. Returns 0, or -1 after
- * sending a 400. */
-static int
-parse_params(http_req *r, int thumbnail, render_params *p)
+int
+http__render_params(http_req *r, int thumbnail, const char *const *extra, http_render_params *p)
 {
     memset(p, 0, sizeof *p);
     p->quality = thumbnail ? 80 : 90;
@@ -136,6 +125,9 @@ parse_params(http_req *r, int thumbnail, render_params *p)
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
             ok |= strlen(known[i]) == k && strncmp(q, known[i], k) == 0;
         }
+        for (size_t i = 0; extra && extra[i]; i++) {
+            ok |= strlen(extra[i]) == k && strncmp(q, extra[i], k) == 0;
+        }
         if (!ok && k > 0) {
             http__warn(r, "query parameter '%.*s' is not supported and was ignored",
                        (int)(k < 40 ? k : 40), q);
@@ -149,7 +141,7 @@ parse_params(http_req *r, int thumbnail, render_params *p)
 /* Renders frame `index` of an instance into encoded bytes: the windowed 8-bit frame comes from
  * the cache (decoded once, rendered once per window), then viewport, annotation and encoding. */
 static int
-render_one(http_req *r, const store_instance *inst, uint32_t index, const render_params *p,
+render_one(http_req *r, const store_instance *inst, uint32_t index, const http_render_params *p,
            rnd_buf *out, char *window_hdr, size_t whcap, tsr_err *err)
 {
     cache_entry *e = NULL;
@@ -224,7 +216,7 @@ typedef struct render_call {
     http_req *r;
     const store_instance *inst;
     uint32_t index;
-    const render_params *p;
+    const http_render_params *p;
 } render_call;
 
 /* Fills an encoded-cache value on the render pool: the image and its X-Tessera-Window line. */
@@ -245,7 +237,7 @@ http__etag(const char *key, char prefix, char out[40])
 
 /* The cache key of a rendered image: everything its bytes depend on (also its ETag). */
 static void
-render_key(const store_instance *inst, uint32_t frame, const render_params *p, int thumbnail,
+render_key(const store_instance *inst, uint32_t frame, const http_render_params *p, int thumbnail,
            char key[512])
 {
     snprintf(key, 512, "%s|%u|%d|%.17g|%.17g|%d|%d|%u|%u|%d|%.17g|%.17g|%.17g|%.17g|"
@@ -320,8 +312,8 @@ http__rendered(http_req *r, int thumbnail)
         http__error(r, 400, "Accept mixes DICOM and rendered media types");
         return;
     }
-    render_params p;
-    if (parse_params(r, thumbnail, &p) != 0) {
+    http_render_params p;
+    if (http__render_params(r, thumbnail, NULL, &p) != 0) {
         return;
     }
     p.fmt = chosen == 1 ? RND_FMT_PNG : RND_FMT_JPEG;

@@ -423,6 +423,8 @@ route(http_req *r, const char *path)
     int rest = n - i - 1;
     if (strcmp(res, "metadata") == 0 && rest == 0) {
         http__metadata(r);
+    } else if ((strcmp(res, "volume") == 0 && rest == 0) || (strcmp(res, "mpr") == 0 && rest == 1)) {
+        http__mpr(r, res, rest ? seg[i + 1] : "");
     } else if (strcmp(res, "rendered") == 0 && rest == 0) {
         http__rendered(r, 0);
     } else if (strcmp(res, "thumbnail") == 0 && rest == 0) {

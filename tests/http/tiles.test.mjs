@@ -532,12 +532,12 @@ describe('tile pyramid, IIIF and caches', () => {
       const s = await stats(c);
       assert.ok(s.budget_bytes === 512 * 1024 * 1024, `default budget ${s.budget_bytes}`);
       assert.ok(s.used_bytes > 0 && s.used_bytes <= s.budget_bytes);
-      assert.deepEqual(s.caches.map((x) => x.name).sort(), ['encoded', 'frames', 'handles', 'instances', 'rendered']);
+      assert.deepEqual(s.caches.map((x) => x.name).sort(), ['encoded', 'frames', 'handles', 'instances', 'rendered', 'volumes']);
       const m = await getOk('/metrics', /^text\/plain/);
       const txt = m.text();
       assert.match(txt, /^tessera_cache_budget_bytes 536870912$/m);
       assert.match(txt, /^tessera_cache_used_bytes \d+$/m);
-      for (const name of ['instances', 'handles', 'frames', 'rendered', 'encoded']) {
+      for (const name of ['instances', 'handles', 'frames', 'rendered', 'encoded', 'volumes']) {
         for (const ctr of ['hits', 'misses', 'coalesced']) {
           assert.match(txt, new RegExp(`^tessera_cache_${ctr}_total\\{cache="${name}"\\} \\d+$`, 'm'), `${ctr} ${name}`);
         }
