@@ -93,8 +93,10 @@ int http__render_params(http_req *r, int thumbnail, const char *const *extra,
 int http__imaging_create(size_t budget_bytes, http_imaging **out, tsr_err *err);
 void http__imaging_destroy(http_imaging *im);
 int http__imaging_stats(http_imaging *im, int prometheus, char **out);
-/* The "volumes" pool (filled by mpr.c) and the budget all pools share. */
+/* The "volumes" pool (filled by mpr.c), the "rendered" pool (http_rendered values; mpr.c adds
+ * reformats under keys of its own) and the budget all pools share. */
 cache *http__imaging_volumes(http_imaging *im);
+cache *http__imaging_rendered(http_imaging *im);
 size_t http__imaging_budget(http_imaging *im);
 /* store_find_instance through the "instances" pool: the index row of an instance being viewed is
  * read from the index once. Same arguments, results and messages as store_find_instance (an
@@ -122,6 +124,8 @@ typedef struct http_rendered {
 } http_rendered;
 int http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
                          const rnd_voi_req *voi, cache_entry **out, tsr_err *err);
+/* The destroy function of http_rendered cache values (data: the http_rendered). */
+void http__rendered_destroy(void *data, void *ctx);
 /* http__rendered_frame from http__frame_reduced: check `reduce` of the result for what was
  * applied (0 for other transfer syntaxes). */
 int http__rendered_reduced(http_imaging *im, const store_instance *inst, uint32_t index,
@@ -139,6 +143,10 @@ typedef struct http_encoded {
 int http__encoded(http_imaging *im, http_pool *pool, const char *key, http__encode_fn fn,
                   void *user, cache_entry **out, tsr_err *err);
 /* Whether frame `index` of `inst` is decoded in the cache now (a non-blocking peek). */
+/* Sends an encoded cache value (http_encoded) as a 200: its meta header lines are appended to
+ * `hdr` (cap bytes) first. */
+void http__send_encoded(http_req *r, const cache_entry *e, const char *ctype, char *hdr,
+                        size_t cap);
 int http__frame_cached(http_imaging *im, const store_instance *inst, uint32_t index);
 /* Schedules, at prefetch priority, the decoding of the frames of the instances next to `inst`
  * in its series (bounded: a few on each side, skipped when cached or the queue is full). */
@@ -160,6 +168,18 @@ void http__etag(const char *key, char prefix, char out[40]);
 int http__etag_matches(const char *if_none_match, const char *etag);
 /* window=c,w[,fn] into a VOI request; -1 with a message. */
 int http__parse_window(const char *s, rnd_voi_req *voi, char *msg, size_t cap);
+
+/* tiles.c: the address part of a tile URL, "tiles/{window}/{quality}/{level}/{col}/{row}.{ext}"
+ * (`rest` starts at "tiles/"). Returns 0, or -1 after sending a 400 that says what is wrong. */
+typedef struct http_tile_addr {
+    rnd_voi_req voi;
+    rnd_format fmt;
+    int quality; /* 0 for png */
+    int level;
+    uint32_t col, row;
+} http_tile_addr;
+int http__tile_addr_parse(http_req *r, const char *rest, http_tile_addr *a);
+#define HTTP_TILE_CACHE_CONTROL "Cache-Control: private, max-age=31536000, immutable\r\n"
 
 /* mpr.c: reformats of a series. `res` is "volume" or "mpr"; `rest` the path after it. */
 void http__mpr(http_req *r, const char *res, const char *rest);

@@ -79,6 +79,12 @@ http__imaging_volumes(http_imaging *im)
     return im->volumes;
 }
 
+cache *
+http__imaging_rendered(http_imaging *im)
+{
+    return im->rendered;
+}
+
 size_t
 http__imaging_budget(http_imaging *im)
 {
@@ -273,8 +279,8 @@ http__frame(http_imaging *im, const store_instance *inst, uint32_t index, cache_
 
 /* ---------------------------------------------------------------- rendered frames */
 
-static void
-destroy_rendered(void *data, void *ctx)
+void
+http__rendered_destroy(void *data, void *ctx)
 {
     (void)ctx;
     http_rendered *r = data;
@@ -328,7 +334,7 @@ compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, t
     }
     out->data = r;
     out->size = r->img.stride * r->img.height + sizeof *r;
-    out->destroy = destroy_rendered;
+    out->destroy = http__rendered_destroy;
     return TSR_OK;
 }
 
@@ -422,6 +428,15 @@ http__encoded(http_imaging *im, http_pool *pool, const char *key, http__encode_f
 {
     encode_job j = {fn, user, pool, NULL, NULL};
     return cache_get_or_compute(im->encoded, key, strlen(key), compute_encoded, &j, out, err);
+}
+
+void
+http__send_encoded(http_req *r, const cache_entry *e, const char *ctype, char *hdr, size_t cap)
+{
+    const http_encoded *enc = cache_entry_data(e);
+    size_t n = strlen(hdr);
+    snprintf(hdr + n, cap - n, "%s", enc->meta);
+    http__send(r, 200, ctype, enc->buf.data, enc->buf.len, hdr);
 }
 
 int

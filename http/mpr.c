@@ -7,6 +7,9 @@
  *   {series}/mpr/rendered?{plane}    a reformatted image (JPEG or PNG; window, viewport,
  *                                    quality as .../rendered); the plane's geometry in headers
  *   {series}/mpr/geometry?{plane}    the same plane's geometry (JSON), without pixels
+ *   {series}/mpr/tiles?{plane}       the plane's tile pyramid (JSON), and its tiles at
+ *   {series}/mpr/tiles/{window}/{quality}/{level}/{col}/{row}.{jpg|png}?{plane}
+ *                                    (the same grammar and pixels rules as frame tiles)
  *
  * {plane} is query parameters:
  *   plane=axial|coronal|sagittal     (default axial) with position=<mm> along z, y or x (LPS;
@@ -617,15 +620,22 @@ reformat_info(const http_volume *hv, const rnd_plane *p, const rnd_frame *f, rnd
 typedef struct mpr_call {
     http_req *r;
     mpr_params m;
-    http_render_params p;
-    rnd_plane plane;  /* out: the plane rendered */
-    char key[1400];   /* out: the cache key of the image */
+    http_render_params p; /* rendered: window, viewport, quality, format */
+    http_tile_addr t;     /* tiles: window, format, quality, level, col, row */
+    int tile;             /* a tile, not .../mpr/rendered */
+    const rnd_voi_req *voi;
+    rnd_plane plane;
+    char pkey[1024]; /* plane_key */
+    char key[1400];  /* the cache key of the encoded image */
 } mpr_call;
 
-/* Renders the reformat into encoded bytes; runs on the render pool. */
+/* The 8-bit reformat at one window: the reformat, then the display pipeline with the series'
+ * photometric interpretation and windows. Runs on the render pool. */
 static int
-encode_mpr(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
+compute_mpr_rendered(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
 {
+    (void)key;
+    (void)keylen;
     mpr_call *c = user;
     cache_entry *ve = NULL;
     int rc = volume_get(c->r->srv, c->r->study, c->r->series, &ve, err);
@@ -634,29 +644,81 @@ encode_mpr(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
     }
     const http_volume *hv = cache_entry_data(ve);
     rnd_frame *f = NULL;
-    rnd_image img = {0}, sized = {0};
-    rnd_voi_used used;
-    rc = rnd_mpr_render(hv->vol, &c->plane, c->m.slab.thickness_mm > 0 ? &c->m.slab : NULL,
-                        c->m.interp, &f, err);
+    http_rendered *hr = calloc(1, sizeof *hr);
+    if (!hr) {
+        rc = tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    if (rc == TSR_OK) {
+        rc = rnd_mpr_render(hv->vol, &c->plane, c->m.slab.thickness_mm > 0 ? &c->m.slab : NULL,
+                            c->m.interp, &f, err);
+    }
     if (rc == TSR_OK) {
         rnd_info info;
         reformat_info(hv, &c->plane, f, &info);
-        rc = rnd_render_frame(&info, 0, f, &c->p.voi, &img, &used, err);
+        rc = rnd_render_frame(&info, 0, f, c->voi, &hr->img, &hr->used, err);
+        hr->pixel_aspect = 1.0;
+        hr->frames = 1;
+        hr->columns = c->plane.width;
+        hr->rows = c->plane.height;
+        snprintf(hr->modality, sizeof hr->modality, "%s", hv->modality);
     }
-    if (rc == TSR_OK && c->p.has_viewport) {
-        rc = rnd_resample(&img, 1.0, &c->p.vp, &sized, err);
-    }
-    if (rc == TSR_OK) {
-        rc = rnd_encode(c->p.has_viewport ? &sized : &img, c->p.fmt, c->p.quality, out, err);
-    }
-    if (rc == TSR_OK) {
-        snprintf(meta, metacap, "X-Tessera-Window: %.17g,%.17g,%s\r\n", used.center, used.width,
-                 rnd_voi_fn_name(used.fn));
-    }
-    rnd_image_free(&sized);
-    rnd_image_free(&img);
     rnd_frame_free(f);
     cache_release(ve);
+    if (rc != TSR_OK) {
+        free(hr);
+        return rc;
+    }
+    out->data = hr;
+    out->size = hr->img.stride * hr->img.height + sizeof *hr;
+    out->destroy = http__rendered_destroy;
+    return TSR_OK;
+}
+
+static int
+mpr_rendered(mpr_call *c, cache_entry **out, tsr_err *err)
+{
+    char vk[128], key[1300];
+    http__voi_key(c->voi, vk, sizeof vk);
+    int n = snprintf(key, sizeof key, "M|%s|%s|%s", c->r->series, c->pkey, vk);
+    return cache_get_or_compute(http__imaging_rendered(c->r->srv->im), key, (size_t)n,
+                                compute_mpr_rendered, c, out, err);
+}
+
+/* Encodes the reformat (or one tile of its pyramid); runs on the render pool. */
+static int
+encode_mpr(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
+{
+    mpr_call *c = user;
+    cache_entry *e = NULL;
+    int rc = mpr_rendered(c, &e, err);
+    if (rc != TSR_OK) {
+        return rc;
+    }
+    const http_rendered *hr = cache_entry_data(e);
+    rnd_image sized = {0};
+    const rnd_image *show = &hr->img;
+    if (c->tile) {
+        rc = rnd_render_tile(&hr->img, 1.0, (uint32_t)c->r->srv->opts.tile_size, c->t.level,
+                             c->t.col, c->t.row, &sized, err);
+        if (rc == TSR_ENOTFOUND) {
+            tsr_err_set(err, TSR_ENOTFOUND, "no tile %u,%u at level %d of this plane", c->t.col,
+                        c->t.row, c->t.level);
+        }
+        show = &sized;
+    } else if (c->p.has_viewport) {
+        rc = rnd_resample(&hr->img, 1.0, &c->p.vp, &sized, err);
+        show = &sized;
+    }
+    if (rc == TSR_OK) {
+        rc = c->tile ? rnd_encode(show, c->t.fmt, c->t.quality, out, err)
+                     : rnd_encode(show, c->p.fmt, c->p.quality, out, err);
+    }
+    if (rc == TSR_OK) {
+        snprintf(meta, metacap, "X-Tessera-Window: %.17g,%.17g,%s\r\n", hr->used.center,
+                 hr->used.width, rnd_voi_fn_name(hr->used.fn));
+    }
+    rnd_image_free(&sized);
+    cache_release(e);
     return rc;
 }
 
@@ -752,6 +814,49 @@ send_geometry(http_req *r, const mpr_params *m, const rnd_plane *p)
     free(txt);
 }
 
+/* Sends the encoded reformat of `c` (built on the pool on a miss), with ETag and geometry. */
+static void
+send_encoded_mpr(http_req *r, mpr_call *c, const char *ctype)
+{
+    char etag[40], hdr[1600];
+    http__etag(c->key, 'm', etag);
+    const char *extra = !c->tile                  ? "Vary: Accept\r\n"
+                        : c->t.fmt == RND_FMT_PNG ? "X-Tessera-Quality: lossless\r\n"
+                                                  : "X-Tessera-Quality: lossy\r\n";
+    int n = snprintf(hdr, sizeof hdr, "ETag: %s\r\n%sCache-Control: private, no-cache\r\n", etag,
+                     extra);
+    plane_headers(&c->plane, hdr + n, sizeof hdr - (size_t)n);
+    const char *inm = mg_get_header(r->conn, "If-None-Match");
+    if (inm && http__etag_matches(inm, etag)) {
+        http__head(r, 304, NULL, -1, hdr);
+        return;
+    }
+    cache_entry *e = NULL;
+    tsr_err err = {0};
+    int rc = http__encoded(r->srv->im, r->srv->pool, c->key, encode_mpr, c, &e, &err);
+    if (rc == TSR_OK) {
+        http__send_encoded(r, e, ctype, hdr, sizeof hdr);
+        cache_release(e);
+    } else {
+        http__error_status(r, rc, &err);
+    }
+}
+
+static mpr_call *
+call_new(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *pkey)
+{
+    mpr_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        http__error(r, 503, "out of memory");
+        return NULL;
+    }
+    c->r = r;
+    c->m = *m;
+    c->plane = *plane;
+    snprintf(c->pkey, sizeof c->pkey, "%s", pkey);
+    return c;
+}
+
 static void
 send_rendered(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *pkey)
 {
@@ -760,18 +865,15 @@ send_rendered(http_req *r, const mpr_params *m, const rnd_plane *plane, const ch
     if (http__negotiate(r, offered, 2, &chosen, NULL) != 0) {
         return;
     }
-    mpr_call *c = calloc(1, sizeof *c);
+    mpr_call *c = call_new(r, m, plane, pkey);
     if (!c) {
-        http__error(r, 503, "out of memory");
         return;
     }
-    c->r = r;
-    c->m = *m;
-    c->plane = *plane;
     if (http__render_params(r, 0, k_mpr_known, &c->p) != 0) {
         free(c);
         return;
     }
+    c->voi = &c->p.voi;
     c->p.fmt = chosen == 1 ? RND_FMT_PNG : RND_FMT_JPEG;
     if (c->p.annotate_patient || c->p.annotate_technique) {
         http__warn(r, "annotation is not drawn on reformats");
@@ -782,30 +884,53 @@ send_rendered(http_req *r, const mpr_params *m, const rnd_plane *plane, const ch
              r->series, pkey, vk, c->p.has_viewport, c->p.vp.vw, c->p.vp.vh, c->p.vp.has_region,
              c->p.vp.sx, c->p.vp.sy, c->p.vp.sw, c->p.vp.sh, c->p.vp.sw_to_edge,
              c->p.vp.sh_to_edge, c->p.quality, (int)c->p.fmt);
-    char etag[40], hdr[1400];
-    http__etag(c->key, 'm', etag);
-    int n = snprintf(hdr, sizeof hdr, "ETag: %s\r\nVary: Accept\r\nCache-Control: private, no-cache\r\n",
-                     etag);
-    plane_headers(plane, hdr + n, sizeof hdr - (size_t)n);
-    const char *inm = mg_get_header(r->conn, "If-None-Match");
-    if (inm && http__etag_matches(inm, etag)) {
-        http__head(r, 304, NULL, -1, hdr);
+    send_encoded_mpr(r, c, offered[chosen]);
+    free(c);
+}
+
+/* One tile of the plane's pyramid: .../mpr/tiles/{window}/{quality}/{level}/{col}/{row}.{ext} */
+static void
+send_tile(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *pkey,
+          const char *rest)
+{
+    mpr_call *c = call_new(r, m, plane, pkey);
+    if (!c) {
+        return;
+    }
+    if (http__tile_addr_parse(r, rest, &c->t) != 0) {
         free(c);
         return;
     }
-    cache_entry *e = NULL;
-    tsr_err err = {0};
-    int rc = http__encoded(r->srv->im, r->srv->pool, c->key, encode_mpr, c, &e, &err);
-    if (rc == TSR_OK) {
-        const http_encoded *enc = cache_entry_data(e);
-        size_t l = strlen(hdr);
-        snprintf(hdr + l, sizeof hdr - l, "%s", enc->meta);
-        http__send(r, 200, offered[chosen], enc->buf.data, enc->buf.len, hdr);
-        cache_release(e);
-    } else {
-        http__error_status(r, rc, &err);
-    }
+    c->tile = 1;
+    c->voi = &c->t.voi;
+    char vk[128];
+    http__voi_key(&c->t.voi, vk, sizeof vk);
+    snprintf(c->key, sizeof c->key, "mt|%s|%s|%s|%u|%d|%u|%u|%d|%d", r->series, pkey, vk,
+             (unsigned)r->srv->opts.tile_size, c->t.level, c->t.col, c->t.row, (int)c->t.fmt,
+             c->t.quality);
+    send_encoded_mpr(r, c, c->t.fmt == RND_FMT_PNG ? "image/png" : "image/jpeg");
     free(c);
+}
+
+/* The plane's tile pyramid (levels of square pixels, as for frames). */
+static void
+send_pyramid(http_req *r, const rnd_plane *p)
+{
+    uint32_t tile = (uint32_t)r->srv->opts.tile_size;
+    char body[4096], hdr[1200];
+    int n = snprintf(body, sizeof body,
+                     "{\"width\":%u,\"height\":%u,\"tileSize\":%u,\"levels\":%d,"
+                     "\"template\":\"%s/studies/%s/series/%s/mpr/tiles/{window}/{quality}/{level}/"
+                     "{col}/{row}.{format}?%.1500s\"}\n",
+                     p->width, p->height, tile, rnd_level_count(p->width, p->height, tile), r->base,
+                     r->study, r->series, r->query);
+    if (n < 0 || (size_t)n >= sizeof body || strchr(r->query, '"') || strchr(r->query, '\\')) {
+        http__error(r, 400, "query string too long or not URL-encoded");
+        return;
+    }
+    int h = snprintf(hdr, sizeof hdr, "Cache-Control: no-cache\r\n");
+    plane_headers(p, hdr + h, sizeof hdr - (size_t)h);
+    http__send(r, 200, "application/json", body, (size_t)n, hdr);
 }
 
 /* ---------------------------------------------------------------- the volume resource */
@@ -874,9 +999,13 @@ http__mpr(http_req *r, const char *res, const char *rest)
         send_volume(r);
         return;
     }
-    int rendered = strcmp(rest, "rendered") == 0;
-    if (strcmp(res, "mpr") != 0 || (!rendered && strcmp(rest, "geometry") != 0)) {
-        http__error(r, 404, "no resource here: .../mpr/rendered or .../mpr/geometry");
+    int rendered = strcmp(rest, "rendered") == 0, pyramid = strcmp(rest, "tiles") == 0;
+    int tile = strncmp(rest, "tiles/", 6) == 0;
+    if (strcmp(res, "mpr") != 0 ||
+        (!rendered && !pyramid && !tile && strcmp(rest, "geometry") != 0)) {
+        http__error(r, 404,
+                    "no resource here: .../mpr/rendered, .../mpr/geometry or "
+                    ".../mpr/tiles");
         return;
     }
     mpr_params m;
@@ -896,6 +1025,10 @@ http__mpr(http_req *r, const char *res, const char *rest)
     }
     if (rendered) {
         send_rendered(r, &m, &pc.plane, pc.key);
+    } else if (tile) {
+        send_tile(r, &m, &pc.plane, pc.key, rest);
+    } else if (pyramid) {
+        send_pyramid(r, &pc.plane);
     } else {
         send_geometry(r, &m, &pc.plane);
     }

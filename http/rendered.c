@@ -392,10 +392,7 @@ http__rendered(http_req *r, int thumbnail)
         cache_entry *e = NULL;
         rc = http__encoded(r->srv->im, r->srv->pool, key, encode_rendered, &call, &e, &err);
         if (rc == TSR_OK) {
-            const http_encoded *enc = cache_entry_data(e);
-            size_t n = strlen(hdr);
-            snprintf(hdr + n, sizeof hdr - n, "%s", enc->meta);
-            http__send(r, 200, ctype, enc->buf.data, enc->buf.len, hdr);
+            http__send_encoded(r, e, ctype, hdr, sizeof hdr);
             cache_release(e);
             if (fresh) {
                 http__prefetch_neighbours(r->srv, inst);

@@ -423,8 +423,16 @@ route(http_req *r, const char *path)
     int rest = n - i - 1;
     if (strcmp(res, "metadata") == 0 && rest == 0) {
         http__metadata(r);
-    } else if ((strcmp(res, "volume") == 0 && rest == 0) || (strcmp(res, "mpr") == 0 && rest == 1)) {
-        http__mpr(r, res, rest ? seg[i + 1] : "");
+    } else if ((strcmp(res, "volume") == 0 && rest == 0) ||
+               (strcmp(res, "mpr") == 0 && rest >= 1)) {
+        char tail[600];
+        size_t at = 0;
+        tail[0] = '\0';
+        for (int k = i + 1; k < n && at < sizeof tail; k++) {
+            at += (size_t)snprintf(tail + at, sizeof tail - at, "%s%.260s", k > i + 1 ? "/" : "",
+                                   seg[k]);
+        }
+        http__mpr(r, res, tail);
     } else if (strcmp(res, "rendered") == 0 && rest == 0) {
         http__rendered(r, 0);
     } else if (strcmp(res, "thumbnail") == 0 && rest == 0) {

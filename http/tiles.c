@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TILE_CACHE_CONTROL "Cache-Control: private, max-age=31536000, immutable\r\n"
-
 static int
 parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
@@ -151,8 +149,8 @@ send_tile(http_req *r, tile_job *j)
     char key[400], etag[40], hdr[512];
     tile_key(j, key, sizeof key);
     http__etag(key, 't', etag);
-    snprintf(hdr, sizeof hdr, "ETag: %s\r\n" TILE_CACHE_CONTROL "X-Tessera-Quality: %s\r\n", etag,
-             j->fmt == RND_FMT_PNG ? "lossless" : "lossy");
+    snprintf(hdr, sizeof hdr, "ETag: %s\r\n" HTTP_TILE_CACHE_CONTROL "X-Tessera-Quality: %s\r\n",
+             etag, j->fmt == RND_FMT_PNG ? "lossless" : "lossy");
     const char *inm = mg_get_header(r->conn, "If-None-Match");
     if (inm && http__etag_matches(inm, etag)) {
         http__head(r, 304, NULL, -1, hdr);
@@ -218,8 +216,31 @@ http__tiles(http_req *r, const char *rest)
         send_pyramid(r, &inst, frame);
         return;
     }
+    http_tile_addr a;
+    if (http__tile_addr_parse(r, rest, &a) != 0) {
+        return;
+    }
+    tile_job j;
+    memset(&j, 0, sizeof j);
+    j.im = r->srv->im;
+    j.inst = &inst;
+    j.frame = frame;
+    j.tile = (uint32_t)r->srv->opts.tile_size;
+    j.voi = a.voi;
+    j.fmt = a.fmt;
+    j.quality = a.quality;
+    j.level = a.level;
+    j.col = a.col;
+    j.row = a.row;
+    send_tile(r, &j);
+}
+
+int
+http__tile_addr_parse(http_req *r, const char *rest, http_tile_addr *a)
+{
     char buf[512], *seg[8];
     int n = 0;
+    memset(a, 0, sizeof *a);
     snprintf(buf, sizeof buf, "%s", rest);
     for (char *p = buf; n < 8;) {
         seg[n++] = p;
@@ -234,42 +255,36 @@ http__tiles(http_req *r, const char *rest)
     if (n != 6) {
         http__error(r, 400, "tile URL must be .../tiles/{window}/{quality}/{level}/{col}/{row}."
                             "{jpg|png}");
-        return;
+        return -1;
     }
-    tile_job j;
-    memset(&j, 0, sizeof j);
-    j.im = r->srv->im;
-    j.inst = &inst;
-    j.frame = frame;
-    j.tile = (uint32_t)r->srv->opts.tile_size;
     char msg[200];
-    if (parse_window_seg(seg[1], &j.voi, msg, sizeof msg) != 0) {
+    if (parse_window_seg(seg[1], &a->voi, msg, sizeof msg) != 0) {
         http__error(r, 400, "tile %s", msg);
-        return;
+        return -1;
     }
     char *dot = strrchr(seg[5], '.');
     if (!dot || (strcmp(dot, ".jpg") && strcmp(dot, ".png"))) {
         http__error(r, 400, "tile format must be .jpg or .png");
-        return;
+        return -1;
     }
     *dot = '\0';
-    j.fmt = strcmp(dot + 1, "png") == 0 ? RND_FMT_PNG : RND_FMT_JPEG;
+    a->fmt = strcmp(dot + 1, "png") == 0 ? RND_FMT_PNG : RND_FMT_JPEG;
     uint32_t q = 0, level = 0;
-    if (j.fmt == RND_FMT_PNG ? strcmp(seg[2], "lossless") != 0
-                             : parse_u32(seg[2], 100, &q) != 0 || q == 0) {
+    if (a->fmt == RND_FMT_PNG ? strcmp(seg[2], "lossless") != 0
+                              : parse_u32(seg[2], 100, &q) != 0 || q == 0) {
         http__error(r, 400, "tile quality must be 1..100 for jpg and 'lossless' for png, got "
                             "'%.20s'",
                     seg[2]);
-        return;
+        return -1;
     }
-    j.quality = j.fmt == RND_FMT_PNG ? 0 : (int)q;
-    if (parse_u32(seg[3], RND_LEVEL_MAX, &level) != 0 || parse_u32(seg[4], 1u << 30, &j.col) != 0 ||
-        parse_u32(seg[5], 1u << 30, &j.row) != 0) {
+    a->quality = a->fmt == RND_FMT_PNG ? 0 : (int)q;
+    if (parse_u32(seg[3], RND_LEVEL_MAX, &level) != 0 ||
+        parse_u32(seg[4], 1u << 30, &a->col) != 0 || parse_u32(seg[5], 1u << 30, &a->row) != 0) {
         http__error(r, 400, "tile level, column and row must be non-negative integers");
-        return;
+        return -1;
     }
-    j.level = (int)level;
-    send_tile(r, &j);
+    a->level = (int)level;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- IIIF */
@@ -475,8 +490,8 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
     http__voi_key(&voi, vk, sizeof vk);
     snprintf(key, sizeof key, "i|%s|%u|%s|%s", sop, frame, vk, canon);
     http__etag(key, 'i', etag);
-    snprintf(hdr, sizeof hdr, "ETag: %s\r\n" TILE_CACHE_CONTROL "X-Tessera-Quality: %s\r\n", etag,
-             plan.format == RND_FMT_PNG ? "lossless" : "lossy");
+    snprintf(hdr, sizeof hdr, "ETag: %s\r\n" HTTP_TILE_CACHE_CONTROL "X-Tessera-Quality: %s\r\n",
+             etag, plan.format == RND_FMT_PNG ? "lossless" : "lossy");
     const char *inm = mg_get_header(conn, "If-None-Match");
     if (inm && http__etag_matches(inm, etag)) {
         http__head(&r, 304, NULL, -1, hdr);

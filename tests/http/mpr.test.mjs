@@ -165,6 +165,35 @@ describe('reformats (MPR)', () => {
     assert.deepEqual(r0(g.normal), [0, 1, 0]);
   });
 
+  test('tiles of a reformat: the pyramid, and level-0 tiles stitched equal the whole plane', async () => {
+    const q = 'plane=coronal&slab=8,average';
+    const pyr = await json(`${seriesUrl(ct)}/mpr/tiles?${q}`);
+    const g = await json(`${seriesUrl(ct)}/mpr/geometry?${q}`);
+    assert.equal(pyr.width, g.width);
+    assert.equal(pyr.height, g.height);
+    assert.equal(pyr.tileSize, 256);
+    assert.equal(pyr.levels, 2 + (Math.max(g.width, g.height) > 512 ? 1 : 0));
+    assert.match(pyr.template, /\/mpr\/tiles\/\{window\}\/\{quality\}\/\{level\}\/\{col\}\/\{row\}\.\{format\}\?plane=coronal/);
+    const { img: whole } = await png(`${seriesUrl(ct)}/mpr/rendered?${q}&window=-600,1500`);
+    const T = 256;
+    for (let row = 0; row * T < g.height; row++) {
+      for (let col = 0; col * T < g.width; col++) {
+        const url = `${seriesUrl(ct)}/mpr/tiles/-600,1500/lossless/0/${col}/${row}.png?${q}`;
+        const r = await c.get(url);
+        assert.equal(r.status, 200, `${url}: ${r.text().slice(0, 200)}`);
+        assert.equal(r.headers['x-tessera-quality'], 'lossless');
+        const t = decodePng(r.body);
+        assert.equal(t.width, Math.min(T, g.width - col * T));
+        sameWindow(whole, col * T, row * T, t, `tile ${col},${row}`);
+      }
+    }
+    const lossy = await c.get(`${seriesUrl(ct)}/mpr/tiles/default/70/1/0/0.jpg?${q}`);
+    assert.equal(lossy.status, 200);
+    assert.equal(lossy.headers['x-tessera-quality'], 'lossy');
+    assertJsonError(await c.get(`${seriesUrl(ct)}/mpr/tiles/default/70/0/99/0.jpg?${q}`), 404, 'tile past the grid');
+    assertJsonError(await c.get(`${seriesUrl(ct)}/mpr/tiles/default/101/0/0/0.jpg?${q}`), 400, 'bad quality');
+  });
+
   test('bad requests get a clear 4xx', async () => {
     const S = seriesUrl(ct);
     const cases = [
