@@ -124,6 +124,22 @@ typedef struct http_rendered {
 } http_rendered;
 int http__rendered_frame(http_imaging *im, const store_instance *inst, uint32_t index,
                          const rnd_voi_req *voi, cache_entry **out, tsr_err *err);
+/* A rendered frame for one request: from the rendered pool when a tile or an earlier request put
+ * it there (e), else rendered for this request only (own) and not cached -- for whole-frame
+ * images, whose encoded bytes are cached instead: keeping their 8-bit pixels too would add
+ * 256 KiB per 512x512 frame and window to the cache for nothing. */
+typedef struct http_rendered_ref {
+    cache_entry *e;
+    http_rendered *own;
+} http_rendered_ref;
+int http__rendered_once(http_imaging *im, const store_instance *inst, uint32_t index,
+                        const rnd_voi_req *voi, int reduce, http_rendered_ref *out, tsr_err *err);
+static inline const http_rendered *
+http__rendered_ref_get(const http_rendered_ref *ref)
+{
+    return ref->e ? (const http_rendered *)cache_entry_data(ref->e) : ref->own;
+}
+void http__rendered_ref_release(http_rendered_ref *ref);
 /* The destroy function of http_rendered cache values (data: the http_rendered). */
 void http__rendered_destroy(void *data, void *ctx);
 /* http__rendered_frame from http__frame_reduced: check `reduce` of the result for what was

@@ -296,20 +296,14 @@ typedef struct rendered_job {
     int reduce;
 } rendered_job;
 
+/* Renders job `j` into `r` (zeroed): decoded frame from the cache, then the display pipeline. */
 static int
-compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+render_into(const rendered_job *j, http_rendered *r, tsr_err *err)
 {
-    (void)key;
-    (void)keylen;
-    rendered_job *j = user;
     cache_entry *h = NULL, *f = NULL;
     int rc = http__handle(j->im, j->inst, &h, err);
     if (rc == TSR_OK) {
         rc = http__frame_reduced(j->im, j->inst, j->index, j->reduce, &f, err);
-    }
-    http_rendered *r = calloc(1, sizeof *r);
-    if (rc == TSR_OK && !r) {
-        rc = tsr_err_set(err, TSR_ENOMEM, "out of memory");
     }
     if (rc == TSR_OK) {
         const rnd_info *info = rnd_dicom_info(cache_entry_data(h));
@@ -328,7 +322,21 @@ compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, t
     }
     cache_release(f);
     cache_release(h);
+    return rc;
+}
+
+static int
+compute_rendered(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
+{
+    (void)key;
+    (void)keylen;
+    http_rendered *r = calloc(1, sizeof *r);
+    if (!r) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    int rc = render_into(user, r, err);
     if (rc != TSR_OK) {
+        rnd_image_free(&r->img);
         free(r);
         return rc;
     }
@@ -361,6 +369,44 @@ http__rendered_reduced(http_imaging *im, const store_instance *inst, uint32_t in
     int n = snprintf(key, sizeof key, "r|%s|%u|%s|%d", inst->sop_instance_uid, index, vk, reduce);
     rendered_job j = {im, inst, index, voi, reduce};
     return cache_get_or_compute(im->rendered, key, (size_t)n, compute_rendered, &j, out, err);
+}
+
+int
+http__rendered_once(http_imaging *im, const store_instance *inst, uint32_t index,
+                    const rnd_voi_req *voi, int reduce, http_rendered_ref *out, tsr_err *err)
+{
+    char key[264], vk[128];
+    http__voi_key(voi, vk, sizeof vk);
+    if (reduce < 0 || !http__reduce_ok(inst)) {
+        reduce = 0;
+    }
+    int n = snprintf(key, sizeof key, "r|%s|%u|%s|%d", inst->sop_instance_uid, index, vk, reduce);
+    memset(out, 0, sizeof *out);
+    if (cache_try_get(im->rendered, key, (size_t)n, &out->e) == TSR_OK) {
+        return TSR_OK;
+    }
+    http_rendered *r = calloc(1, sizeof *r);
+    if (!r) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory");
+    }
+    rendered_job j = {im, inst, index, voi, reduce};
+    int rc = render_into(&j, r, err);
+    if (rc != TSR_OK) {
+        http__rendered_destroy(r, NULL);
+        return rc;
+    }
+    out->own = r;
+    return TSR_OK;
+}
+
+void
+http__rendered_ref_release(http_rendered_ref *ref)
+{
+    cache_release(ref->e);
+    if (ref->own) {
+        http__rendered_destroy(ref->own, NULL);
+    }
+    memset(ref, 0, sizeof *ref);
 }
 
 int

@@ -144,7 +144,7 @@ static int
 render_one(http_req *r, const store_instance *inst, uint32_t index, const http_render_params *p,
            rnd_buf *out, char *window_hdr, size_t whcap, tsr_err *err)
 {
-    cache_entry *e = NULL;
+    http_rendered_ref ref;
     rnd_image sized = {0};
     /* A whole JPEG 2000 frame shrunk into a viewport (thumbnails above all) is decoded with the
      * resolution levels it cannot show skipped: 2^r times smaller, still at least the size it is
@@ -157,16 +157,15 @@ render_one(http_req *r, const store_instance *inst, uint32_t index, const http_r
             reduce++;
         }
     }
-    int rc = http__rendered_reduced(r->srv->im, inst, index, &p->voi, reduce, &e, err);
-    if (rc == TSR_OK && ((const http_rendered *)cache_entry_data(e))->reduce > 0 &&
-        ((const http_rendered *)cache_entry_data(e))->pixel_aspect != 1.0) {
-        cache_release(e); /* non-square pixels: keep the one exact path */
-        e = NULL;
-        rc = http__rendered_frame(r->srv->im, inst, index, &p->voi, &e, err);
+    int rc = http__rendered_once(r->srv->im, inst, index, &p->voi, reduce, &ref, err);
+    if (rc == TSR_OK && http__rendered_ref_get(&ref)->reduce > 0 &&
+        http__rendered_ref_get(&ref)->pixel_aspect != 1.0) {
+        http__rendered_ref_release(&ref); /* non-square pixels: keep the one exact path */
+        rc = http__rendered_once(r->srv->im, inst, index, &p->voi, 0, &ref, err);
     }
-    const http_rendered *hr = rc == TSR_OK ? cache_entry_data(e) : NULL;
-    /* The cached 8-bit frame is encoded as it is when nothing would change it: square pixels,
-     * no viewport, no burned-in text (a copy of 256 KB per request saved). */
+    const http_rendered *hr = rc == TSR_OK ? http__rendered_ref_get(&ref) : NULL;
+    /* The 8-bit frame is encoded as it is when nothing would change it: square pixels, no
+     * viewport, no burned-in text (a copy of 256 KB per request saved). */
     int as_is = rc == TSR_OK && !p->has_viewport && hr->pixel_aspect == 1.0 &&
                 !p->annotate_patient && !p->annotate_technique;
     if (rc == TSR_OK && !as_is) {
@@ -208,7 +207,7 @@ render_one(http_req *r, const store_instance *inst, uint32_t index, const http_r
                  hr->used.width, rnd_voi_fn_name(hr->used.fn));
     }
     rnd_image_free(&sized);
-    cache_release(e);
+    http__rendered_ref_release(&ref); /* zeroed by a failed lookup: a no-op then */
     return rc;
 }
 
