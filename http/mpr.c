@@ -186,9 +186,11 @@ typedef struct volume_job {
 
 /* The slices of the series: one per single-frame instance, one per frame of a multi-frame
  * instance with per-frame positions. Also checks what a reformat cannot show. */
+enum { VOXELS_INT16 = 0, VOXELS_TRY_INT16, VOXELS_FLOAT };
+
 static int
 volume_slices(http_server *srv, collect_ctx *all, http_volume *hv, rnd_vol_slice **out,
-              collect_ctx *srcs, tsr_err *err)
+              collect_ctx *srcs, int *voxels, tsr_err *err)
 {
     rnd_vol_slice *sl = NULL;
     size_t n = 0, cap = 0;
@@ -259,8 +261,16 @@ volume_slices(http_server *srv, collect_ctx *all, http_volume *hv, rnd_vol_slice
                 rc = tsr_err_set(err, TSR_ENOMEM, "out of memory");
                 break;
             }
+            /* int16 voxels when every value is sure to fit; "try" when the values are integers
+             * but the declared range is wider than int16 (16-bit unsigned CT that really holds
+             * -1024..3071 is the common case): the fill says whether they fit */
             if (!rnd_volume_fits_int16(info, slope, icpt)) {
-                hv->vmin = 1.0f; /* marks "needs float" until the volume exists */
+                int integral = !info->float_pixels && slope == floor(slope) && icpt == floor(icpt);
+                if (!integral) {
+                    *voxels = VOXELS_FLOAT;
+                } else if (*voxels == VOXELS_INT16) {
+                    *voxels = VOXELS_TRY_INT16;
+                }
             }
             n++;
         }
@@ -285,12 +295,13 @@ build_volume(http_server *srv, const char *study, const char *series, http_volum
     if (!hv) {
         return tsr_err_set(err, TSR_ENOMEM, "out of memory");
     }
+    int voxels = VOXELS_INT16;
     int rc = store_each_instance(srv->st, study, series, collect_instance, &all, err);
     if (rc == TSR_OK && all.n == 0) {
         rc = tsr_err_set(err, TSR_ENOTFOUND, "series %s has no images", series);
     }
     if (rc == TSR_OK) {
-        rc = volume_slices(srv, &all, hv, &sl, &srcs, err);
+        rc = volume_slices(srv, &all, hv, &sl, &srcs, &voxels, err);
     }
     if (rc == TSR_OK) {
         rc = rnd_volume_plan(sl, srcs.n, &g, err);
@@ -302,10 +313,10 @@ build_volume(http_server *srv, const char *study, const char *series, http_volum
             }
         }
     }
+    /* half the budget at most, so that one volume cannot empty every cache */
+    uint64_t max_bytes = http__imaging_budget(srv->im) / 2;
     if (rc == TSR_OK) {
-        int need_float = hv->vmin != 0.0f;
-        /* half the budget at most, so that one volume cannot empty every cache */
-        rc = rnd_volume_new(g, need_float, http__imaging_budget(srv->im) / 2, &hv->vol, err);
+        rc = rnd_volume_new(g, voxels == VOXELS_FLOAT, max_bytes, &hv->vol, err);
     }
     if (rc == TSR_OK) {
         rnd_vol_geom_summary(g, &hv->sum);
@@ -322,6 +333,15 @@ build_volume(http_server *srv, const char *study, const char *series, http_volum
     }
     if (rc == TSR_OK) {
         rc = fill_parallel(srv->im, hv, err);
+        if (rc == TSR_EINVAL && voxels == VOXELS_TRY_INT16) {
+            /* a value outside int16: the same volume in float */
+            rnd_volume_free(hv->vol);
+            hv->vol = NULL;
+            rc = rnd_volume_new(g, 1, max_bytes, &hv->vol, err);
+            if (rc == TSR_OK) {
+                rc = fill_parallel(srv->im, hv, err);
+            }
+        }
     }
     if (rc == TSR_OK && rnd_volume_range(hv->vol, &hv->vmin, &hv->vmax) != TSR_OK) {
         rc = tsr_err_set(err, TSR_EINTERNAL, "the volume was not filled completely");

@@ -147,6 +147,9 @@ describe('reformats (MPR)', () => {
     assert.equal(v1.misses - v0.misses, 0, 'the volume was built by an earlier test and kept');
     assert.ok(v1.hits - v0.hits >= 3, `volume hits ${v1.hits - v0.hits}`);
     assert.ok(v1.bytes >= 512 * 512 * 120 * 2, `the volume is charged to the budget (${v1.bytes} B)`);
+    // the demo CT declares 16-bit unsigned values with a -1024 intercept, a range int16 cannot
+    // hold, but its values fit: 2-byte voxels, not 4
+    assert.ok(v1.bytes < 512 * 512 * 120 * 3, `int16 voxels (${v1.bytes} B)`);
     // a thick MIP is brighter than or equal to the thin plane everywhere (same window, lossless)
     const thin = (await png(`${seriesUrl(ct)}/mpr/rendered?plane=coronal&window=40,400`)).img;
     const mip = (await png(`${seriesUrl(ct)}/mpr/rendered?plane=coronal&slab=20,mip&window=40,400`)).img;
