@@ -8,8 +8,14 @@
  *                         [--inm] [--pid PID] [--label NAME] [--tsv FILE] [--accept TYPE]
  *       URL = base + one line of FILE (paths relative to the base, e.g. the DICOMweb root).
  *       rotate: request k (over all threads) fetches line k mod lines;
- *       window: the same, plus "window=40,W,linear" with W = 100 + k (a window no earlier request
- *               used), appended with '?' or '&';
+ *       window: the same, plus "window=40,W,linear", appended with '?' or '&', where W cycles
+ *               through the realistic widths 200..1999 and carries a fraction that is unique
+ *               to this run and cycle (run id from the clock): W = 200 + k mod 1800 +
+ *               (run * 1000 + k / 1800) * 1e-9. So no request of this run nor of an earlier
+ *               run on the same server reuses a window, and the images stay ordinary CT
+ *               images. (An earlier version used W = 100 + k from 0 in every run: a second
+ *               run on the same server hit the encoded cache of the first, and widths grew
+ *               into flat, cheap-to-encode images.)
  *       same:   the first line, every time; with --inm the ETag of a first response is sent
  *               back as If-None-Match and every response must be 304.
  *       --warm: one unrecorded pass over every line first (the frames are then decoded and
@@ -53,6 +59,7 @@ typedef struct cfg {
     long requests; /* > 0: stop after this many */
     double duration;
     long pid;
+    long run_id; /* window mode: makes this run's windows unique */
     char **urls;
     size_t n_urls;
     char etag[160];
@@ -110,7 +117,8 @@ url_of(const cfg *c, long k, char *out, size_t cap)
     }
     const char *u = c->urls[(size_t)k % c->n_urls];
     if (c->mode == MODE_WINDOW) {
-        snprintf(out, cap, "%s%swindow=40,%ld,linear", u, strchr(u, '?') ? "&" : "?", 100 + k);
+        double w = 200.0 + (double)(k % 1800) + (double)(c->run_id * 1000 + k / 1800) * 1e-9;
+        snprintf(out, cap, "%s%swindow=40,%.9f,linear", u, strchr(u, '?') ? "&" : "?", w);
     } else {
         snprintf(out, cap, "%s", u);
     }
@@ -590,6 +598,7 @@ main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     cfg c = {.label = "tessera", .accept = "image/jpeg", .conc = 1, .duration = 5};
+    c.run_id = (long)(now_s() * 10.0) % 100000; /* tenths of a second: one id per run */
     const char *pos[2] = {0}, *svg = NULL, *peer = "orthanc";
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
