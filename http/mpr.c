@@ -248,7 +248,9 @@ volume_slices(http_server *srv, collect_ctx *all, http_volume *hv, rnd_vol_slice
             if (info->has_pixel_spacing) {
                 memcpy(s->pixel_spacing, info->pixel_spacing, sizeof s->pixel_spacing);
             }
-            if (info->has_orientation) {
+            if (fm && fm->has_orientation) {
+                memcpy(s->orientation, fm->orientation, sizeof s->orientation);
+            } else if (info->has_orientation) {
                 memcpy(s->orientation, info->orientation, sizeof s->orientation);
             }
             if (fm && fm->has_position) {

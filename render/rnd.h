@@ -97,6 +97,8 @@ typedef struct rnd_frame_meta {
     rnd_window window;
     int has_position;
     double position[3]; /* ImagePositionPatient */
+    int has_orientation;
+    double orientation[6]; /* ImageOrientationPatient (PlaneOrientationSequence) */
 } rnd_frame_meta;
 
 /* Everything the pipeline needs, parsed once at open. Read-only for callers; owned by the
@@ -597,8 +599,9 @@ void rnd_image_mirror(rnd_image *img);
  *
  * An enhanced multi-frame object is one rnd_vol_slice per frame: position from
  * rnd_info.frame_meta[f].position, orientation and spacing from rnd_info (the frame's rescale
- * from frame_meta when present). rnd_info holds one orientation (the first frame's), so frames
- * with differing orientations cannot be told apart yet. */
+ * from frame_meta when present), orientation from frame_meta[f].orientation when the frame has
+ * its own (an enhanced object may hold stacks of several orientations: the planner keeps the
+ * largest consistent one). */
 
 /* One slice as the planner sees it. pixel_spacing is (row spacing, column spacing) =
  * (vertical, horizontal) mm as rnd_info; orientation is ImageOrientationPatient (row cosines,

@@ -443,6 +443,11 @@ parse_functional_groups(const rnd__ds *root, rnd_info *info, tsr_err *err)
         if (it && get_numbers(it, T_POSITION, m->position, 3) == 3) {
             m->has_position = 1;
         }
+        /* per frame: one enhanced object may hold stacks of several orientations */
+        it = fg_item(pf, shared, T_PLANE_ORIENTATION_SEQ);
+        if (it && get_numbers(it, T_ORIENTATION, m->orientation, 6) == 6) {
+            m->has_orientation = 1;
+        }
         if (f == 0) {
             it = fg_item(pf, shared, T_PLANE_ORIENTATION_SEQ);
             if (it && get_numbers(it, T_ORIENTATION, info->orientation, 6) == 6) {

@@ -17,6 +17,7 @@ const seriesUrl = (u) => `/dicomweb/studies/${u.study}/series/${u.series}`;
 const instUrl = (u, sop) => `${seriesUrl(u)}/instances/${sop}`;
 const GE = path.join(CORPUS_DIR, 'series/ct_ge_head_tilt_varspacing');
 const MR = path.join(CORPUS_DIR, 'series/mr_siemens_t1_sag_hfs');
+const BRMULTI = path.join(CORPUS_DIR, 'multiframe/enhanced_mr_12f__BRMULTI.dcm');
 
 const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 const sub = (a, b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
@@ -29,7 +30,7 @@ describe('reformats (MPR)', () => {
     let r = await runTessera(['import', '--data', dataDir, d.dir]);
     assert.equal(r.code, 0, `import: ${r.stdout}${r.stderr}`);
     if (corpusAvailable()) {
-      r = await runTessera(['import', '--data', dataDir, GE, MR]);
+      r = await runTessera(['import', '--data', dataDir, GE, MR, BRMULTI]);
       assert.equal(r.code, 0, `import series: ${r.stdout}${r.stderr}`);
     }
     return { dataDir };
@@ -253,6 +254,22 @@ describe('reformats (MPR)', () => {
     // a sagittal through the middle exists and has the head's extent
     const { img: sag } = await png(`${seriesUrl(ge)}/mpr/rendered?plane=sagittal&window=40,120`);
     assert.ok(sag.width > 300 && sag.height > 300, `${sag.width}x${sag.height}`);
+  });
+
+  test('an enhanced multi-frame MR: slices from per-frame positions and orientations', corpusOpts(), async () => {
+    requireCorpus();
+    // BRMULTI: 12 frames, 9 axial (several echoes at 4 positions) and 3 coronal
+    const u = uidsOf(BRMULTI);
+    const v = await json(`${seriesUrl(u)}/volume`);
+    assert.equal(v.slices, 4, 'the 4 axial positions');
+    assert.equal(v.dropped, 3, 'the coronal frames are another stack');
+    assert.equal(v.duplicates, 5, 'further echoes at the same positions');
+    assert.deepEqual(v.normal.map((x) => Math.round(x) + 0), [0, 0, 1]);
+    assert.equal(v.uniform, true);
+    assert.ok(Math.abs(v.minGap - 7.5) < 1e-6, `gap ${v.minGap}`);
+    assert.ok(v.sliceList.every((s) => s.sopInstanceUID === u.sop && s.frame >= 1 && s.frame <= 12));
+    const r = await c.get(`${seriesUrl(u)}/mpr/rendered?plane=coronal`);
+    assert.equal(r.status, 200);
   });
 
   test('the sagittal MR stack: an axial reformat crosses it, its own planes give its slices back', corpusOpts(), async () => {
