@@ -653,6 +653,89 @@ typedef struct mpr_call {
 
 /* The 8-bit reformat at one window: the reformat, then the display pipeline with the series'
  * photometric interpretation and windows. Runs on the render pool. */
+typedef struct band {
+    const rnd_volume *vol;
+    const rnd_plane *plane;
+    const rnd_slab *slab;
+    rnd_interp interp;
+    uint32_t y0, h;
+    rnd_frame *out;
+    int rc;
+    tsr_err err;
+} band;
+
+static void *
+band_run(void *arg)
+{
+    band *b = arg;
+    b->rc = rnd_mpr_render_rect(b->vol, b->plane, b->slab, b->interp, 0, b->y0, b->plane->width,
+                                b->h, &b->out, &b->err);
+    return NULL;
+}
+
+/* rnd_mpr_render in horizontal bands, one per core (at most 4), so that one large reformat or
+ * slab is not bound to one core; rnd_mpr_render_rect makes each band bit for bit the same rows
+ * of the whole plane. Small planes run on the calling thread. */
+static int
+render_banded(const rnd_volume *vol, const rnd_plane *plane, const rnd_slab *slab,
+              rnd_interp interp, rnd_frame **out, tsr_err *err)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t work =
+        (uint64_t)plane->width * plane->height * (slab && slab->thickness_mm > 0 ? 8u : 1u);
+    int nb = cores > 4 ? 4 : (int)(cores < 1 ? 1 : cores);
+    if (nb < 2 || work < 256u * 1024u || plane->height < (uint32_t)nb) {
+        return rnd_mpr_render(vol, plane, slab, interp, out, err);
+    }
+    band b[4];
+    pthread_t th[4];
+    int started[4] = {0};
+    uint32_t y = 0;
+    for (int i = 0; i < nb; i++) {
+        uint32_t h = plane->height / (uint32_t)nb + ((uint32_t)i < plane->height % (uint32_t)nb);
+        b[i] = (band){vol, plane, slab, interp, y, h, NULL, TSR_OK, {0}};
+        y += h;
+    }
+    for (int i = 1; i < nb; i++) {
+        started[i] = pthread_create(&th[i], NULL, band_run, &b[i]) == 0;
+        if (!started[i]) {
+            band_run(&b[i]); /* no thread: do it here */
+        }
+    }
+    band_run(&b[0]);
+    for (int i = 1; i < nb; i++) {
+        if (started[i]) {
+            pthread_join(th[i], NULL);
+        }
+    }
+    int rc = TSR_OK;
+    for (int i = 0; i < nb && rc == TSR_OK; i++) {
+        if (b[i].rc != TSR_OK) {
+            rc = tsr_err_set(err, b[i].rc, "%s", b[i].err.msg);
+        }
+    }
+    rnd_frame *f = NULL;
+    if (rc == TSR_OK) {
+        rc = rnd_frame_alloc(plane->width, plane->height, 1, b[0].out->type, &f, err);
+    }
+    if (rc == TSR_OK) {
+        size_t at = 0;
+        for (int i = 0; i < nb; i++) {
+            memcpy((uint8_t *)f->data + at, b[i].out->data, b[i].out->bytes);
+            at += b[i].out->bytes;
+        }
+        /* the rest of the frame's description is the bands' (type, photometric, bits) */
+        f->bits_stored = b[0].out->bits_stored;
+        f->is_signed = b[0].out->is_signed;
+        f->photometric = b[0].out->photometric;
+        *out = f;
+    }
+    for (int i = 0; i < nb; i++) {
+        rnd_frame_free(b[i].out);
+    }
+    return rc;
+}
+
 static int
 compute_mpr_rendered(const void *key, size_t keylen, void *user, cache_value *out, tsr_err *err)
 {
@@ -671,8 +754,8 @@ compute_mpr_rendered(const void *key, size_t keylen, void *user, cache_value *ou
         rc = tsr_err_set(err, TSR_ENOMEM, "out of memory");
     }
     if (rc == TSR_OK) {
-        rc = rnd_mpr_render(hv->vol, &c->plane, c->m.slab.thickness_mm > 0 ? &c->m.slab : NULL,
-                            c->m.interp, &f, err);
+        rc = render_banded(hv->vol, &c->plane, c->m.slab.thickness_mm > 0 ? &c->m.slab : NULL,
+                           c->m.interp, &f, err);
     }
     if (rc == TSR_OK) {
         rnd_info info;
