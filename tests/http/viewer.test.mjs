@@ -1,0 +1,352 @@
+// The zero-footprint viewer (web/, served by `tessera serve --web-root`) in Debian's headless
+// Chromium driven by playwright-core, against a real server with the demo studies, in a desktop
+// viewport and in an emulated phone (touch, 390x844, device scale factor 3): the study list and
+// its search, a study's first image, stack scroll, a window/level drag whose pixels equal the
+// server's rendering of that window, zoom (pinch on the phone) loading a finer pyramid level,
+// a length measurement in mm, the MPR layout (three planes; a click in one moves the others),
+// and no console errors. Screenshots go to tests/http/artifacts/ (git-ignored; TSR_ARTIFACTS
+// overrides).
+//
+// Needs /usr/bin/chromium (Debian package `chromium`; never downloaded): skips without it,
+// fails when CI is set. Override with CHROMIUM_BIN.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { useServer, demo, tempDir, runTessera, IN_CI, TEST_DIR } from './harness.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const WEB_ROOT = path.resolve(TEST_DIR, '../../web');
+const ARTIFACTS = process.env.TSR_ARTIFACTS || path.join(TEST_DIR, 'artifacts');
+const haveChromium = fs.existsSync(CHROMIUM);
+const suiteOpts = haveChromium || IN_CI ? {} : { skip: `${CHROMIUM} not found (Debian package chromium)` };
+
+const PROFILES = [
+  { name: 'desktop', viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, hasTouch: false, isMobile: false },
+  { name: 'phone', viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, hasTouch: true, isMobile: true },
+];
+
+describe('the viewer in Chromium', suiteOpts, () => {
+  const srv = useServer(async () => {
+    const dataDir = tempDir('tessera-viewer-data-');
+    const d = await demo();
+    const r = await runTessera(['import', '--data', dataDir, d.dir]);
+    assert.equal(r.code, 0, `import: ${r.stdout}${r.stderr}`);
+    return { dataDir, args: ['--web-root', WEB_ROOT] };
+  });
+
+  let browser;
+  before(async () => {
+    assert.ok(haveChromium, `${CHROMIUM} not found (install the Debian package chromium); required when CI is set`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    if (browser) await browser.close();
+  });
+
+  for (const profile of PROFILES) {
+    describe(profile.name, () => {
+      let page;
+      let cdp;
+      const errors = [];
+      const requests = [];
+      const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `viewer-${profile.name}-${name}.png`) });
+
+      before(async () => {
+        const ctx = await browser.newContext({
+          viewport: profile.viewport, deviceScaleFactor: profile.deviceScaleFactor,
+          hasTouch: profile.hasTouch, isMobile: profile.isMobile,
+        });
+        page = await ctx.newPage();
+        cdp = await ctx.newCDPSession(page);
+        page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+        page.on('pageerror', (e) => errors.push(`page error: ${e}`));
+        page.on('request', (r) => requests.push(r.url()));
+        page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.url()}`); });
+        page.on('requestfailed', (r) => {
+          // cancelled stale requests are the design; anything else is an error
+          if (!/ERR_ABORTED/.test(r.failure()?.errorText || '')) errors.push(`failed: ${r.url()} ${r.failure()?.errorText}`);
+        });
+      });
+      after(async () => {
+        if (page) await page.context().close();
+      });
+
+      // ------------------------------------------------------------ helpers
+      const vpSel = (i = 0) => `#grid > .viewport:nth-child(${i + 1})`;
+      const data = (i = 0) => page.$eval(vpSel(i), (e) => ({ ...e.dataset }));
+      // The viewport shows the lossless image of its current state and loads nothing.
+      const still = (i = 0) => page.waitForSelector(`${vpSel(i)}[data-state="still"]`, { timeout: 20000 });
+      const box = async (i = 0) => (await page.$(vpSel(i))).boundingBox();
+      const canvasStats = (i = 0) => page.$eval(`${vpSel(i)} canvas.image`, (c) => {
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; let s = 0; let s2 = 0; let h = 0;
+        for (let k = 0; k < px.length; k += 4) {
+          n++; s += px[k]; s2 += px[k] * px[k];
+          h = (h * 31 + px[k]) >>> 0;
+        }
+        return { w: c.width, h: c.height, mean: s / n, variance: s2 / n - (s / n) ** 2, hash: h };
+      });
+      const touch = (type, pts) => cdp.send('Input.dispatchTouchEvent', {
+        type, touchPoints: pts.map(([x, y], id) => ({ x, y, id, radiusX: 1, radiusY: 1, force: 1 })),
+      });
+      // A one-finger drag (touch) or a mouse drag with the given button.
+      async function drag(x0, y0, x1, y1, { button = 'left', steps = 10 } = {}) {
+        if (profile.hasTouch) {
+          await touch('touchStart', [[x0, y0]]);
+          for (let k = 1; k <= steps; k++) await touch('touchMove', [[x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps]]);
+          await touch('touchEnd', []);
+        } else {
+          await page.mouse.move(x0, y0);
+          await page.mouse.down({ button });
+          for (let k = 1; k <= steps; k++) await page.mouse.move(x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps);
+          await page.mouse.up({ button });
+        }
+      }
+      async function tap(sel) {
+        if (profile.hasTouch) await page.tap(sel);
+        else await page.click(sel);
+      }
+      async function openStudy(desc) {
+        await page.goto(`${srv.origin}/`);
+        await page.waitForSelector('#studies tbody tr');
+        await tap(`#studies tbody tr:has-text("${desc}") a`);
+        await page.waitForSelector(`${vpSel(0)}[data-painted]:not([data-painted="0"])`, { timeout: 20000 });
+        await still(0);
+      }
+
+      // ------------------------------------------------------------ tests
+      test('the study list searches through QIDO-RS, sorts, and opens a study', async () => {
+        await page.goto(`${srv.origin}/`);
+        await page.waitForSelector('#studies tbody tr');
+        assert.equal(await page.$$eval('#studies tbody tr', (r) => r.length), 3);
+        // no horizontal page scrolling, on the phone too
+        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll');
+        await page.selectOption('#search select[name=modality]', 'CT');
+        await tap('#search button[type=submit]');
+        await page.waitForFunction(() => document.querySelectorAll('#studies tbody tr').length === 1);
+        assert.ok(requests.some((u) => /\/dicomweb\/studies\?.*ModalitiesInStudy=CT/.test(u)), 'QIDO with ModalitiesInStudy');
+        await page.selectOption('#search select[name=modality]', '');
+        await page.fill('#search input[name=name]', 'demo');
+        await page.fill('#search input[name=accession]', 'DEMOCR0001');
+        await tap('#search button[type=submit]');
+        await page.waitForFunction(() => document.querySelectorAll('#studies tbody tr').length === 1);
+        assert.match(await page.textContent('#studies tbody'), /DEMOCR0001|CR/);
+        await page.fill('#search input[name=accession]', '');
+        await page.fill('#search input[name=name]', 'nobody');
+        await tap('#search button[type=submit]');
+        await page.waitForFunction(() => document.querySelector('#list-status').textContent.includes('No study'));
+        await page.fill('#search input[name=name]', '');
+        await tap('#search button[type=submit]');
+        await page.waitForFunction(() => document.querySelectorAll('#studies tbody tr').length === 3);
+        // sorting by patient ID, then by images descending
+        await tap('#studies th[data-key=images] button');
+        await tap('#studies th[data-key=images] button');
+        const imgs = await page.$$eval('#studies tbody tr td:last-child', (t) => t.map((x) => Number(x.textContent)));
+        assert.deepEqual(imgs, [...imgs].sort((a, b) => b - a));
+        await shot('list');
+        await tap('#studies tbody tr:has-text("Tessera demo CT") a');
+        await page.waitForSelector(`${vpSel(0)}[data-painted]:not([data-painted="0"])`, { timeout: 20000 });
+        await still(0);
+        const s = await canvasStats(0);
+        assert.ok(s.variance > 100, `first image painted (canvas variance ${s.variance.toFixed(1)})`);
+        assert.equal(await page.$$eval('#series .thumb', (t) => t.length), 1, 'one series thumbnail');
+        assert.ok(await page.$eval('#series .thumb img', (i) => i.complete && i.naturalWidth > 0), 'thumbnail loaded');
+        const ov = await page.textContent(vpSel(0));
+        assert.match(ov, /Demo, Phantom/);
+        assert.match(ov, /W 400 L 40/);
+        assert.match(ov, /Thk 2\.50 mm/);
+        // orientation markers of an axial slice seen from the feet
+        const mk = await page.$$eval(`${vpSel(0)} .mk`, (m) => m.map((x) => `${x.classList[1]}=${x.textContent}`).sort());
+        assert.deepEqual(mk, ['bottom=P', 'left=R', 'right=L', 'top=A']);
+        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll');
+        await shot('study');
+      });
+
+      test('scrolling changes the slice (wheel, keys, swipe)', async () => {
+        await page.waitForSelector(`${vpSel(0)}[data-count="120"]`);
+        const before0 = await canvasStats(0);
+        const b = await box(0);
+        if (profile.hasTouch) {
+          await drag(b.x + b.width / 2, b.y + b.height * 0.3, b.x + b.width / 2, b.y + b.height * 0.7, { steps: 20 });
+        } else {
+          await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2);
+          for (let k = 0; k < 20; k++) await page.mouse.wheel(0, 100);
+        }
+        await page.waitForFunction((sel) => Number(document.querySelector(sel).dataset.index) >= 10, vpSel(0));
+        await still(0);
+        const d = await data(0);
+        const after0 = await canvasStats(0);
+        assert.notEqual(after0.hash, before0.hash, `the image changed with the slice (index ${d.index})`);
+        assert.match(await page.textContent(vpSel(0)), new RegExp(`\\(${Number(d.index) + 1}/120\\)`));
+        if (!profile.hasTouch) {
+          await page.keyboard.press('PageDown');
+          await page.waitForFunction(([sel, i]) => Number(document.querySelector(sel).dataset.index) === i, [vpSel(0), Number(d.index) + 10]);
+          await page.keyboard.press('ArrowUp');
+          await page.waitForFunction(([sel, i]) => Number(document.querySelector(sel).dataset.index) === i, [vpSel(0), Number(d.index) + 9]);
+        }
+        // the stack moves towards the head: 60 slices of 2.5 mm from -148.75
+        await page.evaluate(() => window.tessera.active.setIndex(60));
+        await still(0);
+        assert.match(await page.textContent(vpSel(0)), /Loc 1\.25 mm/);
+        assert.ok(requests.some((u) => /\/tiles\/40,400\/85\/0\/\d\/\d\.jpg$/.test(u)), 'lossy tiles while scrolling');
+        assert.ok(requests.some((u) => /\/tiles\/40,400\/lossless\/0\/\d\/\d\.png$/.test(u)), 'lossless tiles when still');
+        await shot('scrolled');
+      });
+
+      test('a W/L drag changes the pixels exactly as the server renders that window', async () => {
+        const b = await box(0);
+        if (profile.hasTouch) await tap('[data-tool=wl]');
+        await drag(b.x + b.width * 0.3, b.y + b.height * 0.5, b.x + b.width * 0.3 + 80, b.y + b.height * 0.5 - 40, { button: 'right' });
+        if (profile.hasTouch) await tap('[data-tool=scroll]');
+        await tap('[data-act=actual]');
+        await page.waitForFunction(() => window.tessera.active.view.scale === 1);
+        await still(0);
+        const cmp = await page.evaluate(async () => {
+          const vp = window.tessera.active;
+          const src = vp.src;
+          const w = src.window;
+          const im = src.images[src.index];
+          const url = `/dicomweb/studies/${src.st}/series/${src.se}/instances/${im.sop}/frames/${im.frame}/rendered?window=${w.center},${w.width}&accept=image/png`;
+          const bm = await createImageBitmap(await (await fetch(url)).blob());
+          const ref = new OffscreenCanvas(bm.width, bm.height).getContext('2d');
+          ref.drawImage(bm, 0, 0);
+          const [ox, oy] = vp.toCanvas(0, 0);
+          const c = vp.canvas;
+          const x0 = Math.max(0, -ox);
+          const y0 = Math.max(0, -oy);
+          const cw = Math.min(bm.width - x0, c.width - ox - x0);
+          const ch = Math.min(bm.height - y0, c.height - oy - y0);
+          const a = c.getContext('2d').getImageData(ox + x0, oy + y0, cw, ch).data;
+          const r = ref.getImageData(x0, y0, cw, ch).data;
+          let max = 0; let diff = 0;
+          for (let k = 0; k < a.length; k += 4) {
+            const d = Math.abs(a[k] - r[k]);
+            if (d > max) max = d;
+            if (d > 1) diff++;
+          }
+          return { window: w, origin: [ox, oy], size: [cw, ch], max, diff, scale: vp.view.scale };
+        });
+        assert.notDeepEqual(cmp.window, { center: 40, width: 400 }, 'the drag changed the window');
+        assert.ok(cmp.window.width > 400 && cmp.window.center < 40, `wider and lower: ${JSON.stringify(cmp.window)}`);
+        assert.equal(cmp.scale, 1);
+        assert.ok(Number.isInteger(cmp.origin[0]) && Number.isInteger(cmp.origin[1]), `whole-pixel origin ${cmp.origin}`);
+        assert.ok(cmp.size[0] >= 256 && cmp.size[1] >= 256, `compared ${cmp.size}`);
+        assert.ok(cmp.max <= 1, `canvas vs server rendering at ${JSON.stringify(cmp.window)}: max difference ${cmp.max}`);
+        const ov = await page.textContent(vpSel(0));
+        assert.match(ov, new RegExp(`W ${cmp.window.width} L ${cmp.window.center}`));
+        await shot('window');
+      });
+
+      test('a length measurement shows millimetres from the pixel spacing', async () => {
+        await tap('[data-tool=length]');
+        const b = await box(0);
+        const dx = 100;
+        await drag(b.x + b.width / 2 - 50, b.y + b.height / 2, b.x + b.width / 2 - 50 + dx, b.y + b.height / 2, { steps: 5 });
+        await tap('[data-tool=scroll]');
+        const d = await data(0);
+        // 1:1 (one image pixel per device pixel), demo CT pixel spacing 0.7 mm
+        const expected = ((dx * profile.deviceScaleFactor) * 0.7).toFixed(1);
+        assert.equal(d.measures, `${expected} mm`);
+        await shot('length');
+        await tap('[data-act=clear]');
+        assert.equal((await data(0)).measures, '');
+      });
+
+      test('zooming (pinch on the phone) loads a finer pyramid level', async () => {
+        await openStudy('Tessera demo CR');
+        const d0 = await data(0);
+        assert.ok(Number(d0.level) >= 1, `the radiograph opens on a reduced level (${d0.level})`);
+        const from = requests.length;
+        const b = await box(0);
+        const cx = b.x + b.width / 2;
+        const cy = b.y + b.height / 2;
+        if (profile.hasTouch) {
+          await touch('touchStart', [[cx - 20, cy], [cx + 20, cy]]);
+          for (let k = 1; k <= 10; k++) await touch('touchMove', [[cx - 20 - 10 * k, cy], [cx + 20 + 10 * k, cy]]);
+          await touch('touchEnd', []);
+        } else {
+          await page.mouse.move(cx, cy);
+          await page.keyboard.down('Control');
+          for (let k = 0; k < 5; k++) await page.mouse.wheel(0, -100);
+          await page.keyboard.up('Control');
+        }
+        await page.waitForFunction(([sel, l]) => Number(document.querySelector(sel).dataset.level) < l, [vpSel(0), Number(d0.level)]);
+        await still(0);
+        const d1 = await data(0);
+        const finer = requests.slice(from).filter((u) => new RegExp(`/tiles/[^/]+/lossless/${d1.level}/`).test(u));
+        assert.ok(finer.length >= 1, `level ${d1.level} tiles requested`);
+        const s = await canvasStats(0);
+        assert.ok(s.variance > 10, `zoomed canvas variance ${s.variance}`);
+        await shot('zoom');
+        if (profile.hasTouch) {
+          // double tap fits again
+          await touch('touchStart', [[cx, cy]]);
+          await touch('touchEnd', []);
+          await touch('touchStart', [[cx, cy]]);
+          await touch('touchEnd', []);
+          await page.waitForFunction(([sel, l]) => Number(document.querySelector(sel).dataset.level) === l, [vpSel(0), Number(d0.level)]);
+        }
+      });
+
+      test('MPR shows three planes; clicking in one moves the others', async () => {
+        await openStudy('Tessera demo CT');
+        await tap('[data-layout=mpr]');
+        for (const i of [0, 1, 2]) await still(i);
+        const planes = await page.$$eval('#grid > .viewport', (v) => v.map((x) => x.dataset.plane));
+        assert.deepEqual(planes, ['axial', 'coronal', 'sagittal']);
+        for (const i of [0, 1, 2]) {
+          const s = await canvasStats(i);
+          assert.ok(s.variance > 100, `plane ${planes[i]} painted (variance ${s.variance.toFixed(1)})`);
+        }
+        const before0 = await Promise.all([0, 1, 2].map(data));
+        const b = await box(0);
+        // a click left of and above the centre of the axial plane
+        const from = requests.length;
+        if (profile.hasTouch) {
+          await touch('touchStart', [[b.x + b.width * 0.35, b.y + b.height * 0.4]]);
+          await touch('touchEnd', []);
+        } else {
+          await page.mouse.click(b.x + b.width * 0.35, b.y + b.height * 0.4);
+        }
+        await page.waitForFunction((idx) => [1, 2].every((i) => document.querySelector(`#grid > .viewport:nth-child(${i + 1})`).dataset.index !== idx[i]),
+          before0.map((d) => d.index));
+        for (const i of [0, 1, 2]) await still(i);
+        const after0 = await Promise.all([0, 1, 2].map(data));
+        assert.equal(after0[0].index, before0[0].index, 'the axial plane stays');
+        const p0 = before0[0].point.split(',').map(Number);
+        const p1 = after0[0].point.split(',').map(Number);
+        assert.ok(p1[0] < p0[0] - 10 && p1[1] < p0[1] - 10 && p1[2] === p0[2], `point moved right-anterior in the axial plane: ${p0} -> ${p1}`);
+        const reqs = requests.slice(from);
+        assert.ok(reqs.some((u) => u.includes('plane=coronal') && u.includes(`position=${p1[1]}`)), 'coronal plane at the new y');
+        assert.ok(reqs.some((u) => u.includes('plane=sagittal') && u.includes(`position=${p1[0]}`)), 'sagittal plane at the new x');
+        // the three share one point
+        assert.equal(after0[1].point, after0[0].point);
+        assert.equal(after0[2].point, after0[0].point);
+        // a MIP slab
+        await page.selectOption('#slab', '10');
+        for (const i of [0, 1, 2]) await page.waitForFunction((i2) => document.querySelector(`#grid > .viewport:nth-child(${i2 + 1})`).textContent.includes('Slab 10 mm MIP'), i);
+        for (const i of [0, 1, 2]) await still(i);
+        assert.ok(requests.some((u) => u.includes('slab=10%2Cmip')), 'slab requested');
+        await shot('mpr');
+      });
+
+      test('an unknown study says so in words; no console errors', async () => {
+        assert.deepEqual(errors, [], 'no console errors, failed requests or HTTP errors');
+        await page.goto(`${srv.origin}/#/study/1.2.3.4`);
+        await page.waitForSelector(`${vpSel(0)}[data-state="error"]`);
+        assert.match(await page.textContent(vpSel(0)), /cannot be shown.*(no study|404)/i);
+        await shot('error');
+        // the browser logs the 404 of the unknown study; nothing else
+        const unexpected = errors.filter((e) => !e.includes('1.2.3.4') && !/status of 404/.test(e));
+        assert.deepEqual(unexpected, [], 'no errors but the 404 of the unknown study');
+      });
+    });
+  }
+});
