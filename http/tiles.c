@@ -64,8 +64,6 @@ typedef struct tile_job {
 static int
 encode_tile(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
 {
-    (void)meta;
-    (void)metacap;
     tile_job *j = user;
     cache_entry *e = NULL;
     /* A zoomed-out level of a JPEG 2000 frame is made from a decode that skips the resolution
@@ -88,6 +86,9 @@ encode_tile(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err)
     }
     const http_rendered *hr = cache_entry_data(e);
     rnd_image t = {0}, g = {0};
+    /* the window applied, for viewers of files whose default window is not in their metadata */
+    snprintf(meta, metacap, "X-Tessera-Window: %.17g,%.17g,%s\r\n", hr->used.center, hr->used.width,
+             rnd_voi_fn_name(hr->used.fn));
     rc = rnd_render_tile(&hr->img, hr->pixel_aspect, j->tile, j->level - hr->reduce, j->col,
                          j->row, &t, err);
     cache_release(e);
@@ -134,8 +135,9 @@ send_encoded(http_req *r, const store_instance *inst, uint32_t frame, const char
         http__error_status(r, rc, &err);
         return;
     }
-    const rnd_buf *b = cache_entry_data(e);
-    http__send(r, 200, fmt == RND_FMT_PNG ? "image/png" : "image/jpeg", b->data, b->len, hdr);
+    char h[1024];
+    snprintf(h, sizeof h, "%s", hdr);
+    http__send_encoded(r, e, fmt == RND_FMT_PNG ? "image/png" : "image/jpeg", h, sizeof h);
     cache_release(e);
     if (fresh) {
         http__prefetch_neighbours(r->srv, inst);

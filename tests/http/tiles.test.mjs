@@ -250,6 +250,19 @@ describe('tile pyramid, IIIF and caches', () => {
   // ------------------------------------------------------------------ windows, qualities
 
   describe('windows and qualities', () => {
+    test('a tile says which window it shows (X-Tessera-Window)', async () => {
+      const meta = await c.json(`/dicomweb/studies/${ct.study}/series/${ct.series}/instances/${ct.sop}/metadata`);
+      const wc = first(meta[0], '00281050');
+      const ww = first(meta[0], '00281051');
+      const def = await getOk(tileUrl(ct, { q: 80, level: 1, col: 0, row: 0 }));
+      assert.equal(def.headers['x-tessera-window'], `${wc},${ww},LINEAR`);
+      const ex = await getOk(tileUrl(ct, { win: '-500,1400,sigmoid', q: 80, level: 1, col: 0, row: 0 }));
+      assert.equal(ex.headers['x-tessera-window'], '-500,1400,SIGMOID');
+      // again, from the encoded cache: the same header
+      const again = await getOk(tileUrl(ct, { win: '-500,1400,sigmoid', q: 80, level: 1, col: 0, row: 0 }));
+      assert.equal(again.headers['x-tessera-window'], '-500,1400,SIGMOID');
+    });
+
     test('the window changes the pixels; default equals the explicit file window', async () => {
       const meta = await c.json(`/dicomweb/studies/${ct.study}/series/${ct.series}/instances/${ct.sop}/metadata`);
       const wc = first(meta[0], '00281050');

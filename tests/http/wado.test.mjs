@@ -2,6 +2,7 @@
 // rendered resources and their parameters, content negotiation, errors and path safety.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import zlib from 'node:zlib';
 import fs from 'node:fs';
 import {
   useServer, client, demo, tempDir, runTessera, parseMultipart, parseContentType, first, warningOf, assertJsonError, T,
@@ -103,6 +104,26 @@ describe('WADO-RS', () => {
       assert.equal(parts.length, 120);
       const want = d.ct.map((f) => fs.readFileSync(f).toString('base64')).sort();
       assert.deepEqual(parts.map((p) => p.body.toString('base64')).sort(), want);
+    });
+
+    test('JSON is gzip-compressed when the client accepts it, and identical once inflated', async () => {
+      const p = `/dicomweb/studies/${ct.study}/series/${ct.series}/metadata`;
+      const plain = await c.get(p, { Accept: 'application/dicom+json' });
+      assert.equal(plain.status, 200);
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.match(plain.headers.vary || '', /Accept-Encoding/);
+      const gz = await c.get(p, { Accept: 'application/dicom+json', 'Accept-Encoding': 'br, gzip;q=0.8' });
+      assert.equal(gz.status, 200);
+      assert.equal(gz.headers['content-encoding'], 'gzip');
+      assert.equal(Number(gz.headers['content-length']), gz.body.length);
+      assert.ok(gz.body.length * 4 < plain.body.length, `${gz.body.length} vs ${plain.body.length} bytes`);
+      assert.ok(zlib.gunzipSync(gz.body).equals(plain.body), 'the same JSON');
+      // q=0 refuses gzip; images are never re-compressed
+      const no = await c.get(p, { Accept: 'application/dicom+json', 'Accept-Encoding': 'gzip;q=0' });
+      assert.equal(no.headers['content-encoding'], undefined);
+      const img = await c.get(`/dicomweb/studies/${ct.study}/series/${ct.series}/instances/${ct.sop}/rendered`,
+        { 'Accept-Encoding': 'gzip' });
+      assert.equal(img.headers['content-encoding'], undefined);
     });
 
     test('metadata: attributes and absolute BulkDataURI whose bytes are the pixel data', async () => {
