@@ -3,7 +3,10 @@
 // viewport and in an emulated phone (touch, 390x844, device scale factor 3): the study list and
 // its search, a study's first image, stack scroll, a window/level drag whose pixels equal the
 // server's rendering of that window, zoom (pinch on the phone) loading a finer pyramid level,
-// a length measurement in mm, the MPR layout (three planes; a click in one moves the others),
+// a length measurement in mm, an angle on a known geometry, rectangle and ellipse ROIs whose
+// area and mean/SD (in HU) are checked against values computed here from the WADO-RS frame bytes
+// and metadata, the MPR layout (three planes; a click in one moves the others), oblique MPR by
+// rotating the crosshair (oblique requests, consistent planes, reset to the standard planes),
 // and no console errors. Screenshots go to tests/http/artifacts/ (git-ignored; TSR_ARTIFACTS
 // overrides).
 //
@@ -107,6 +110,17 @@ describe('the viewer in Chromium', suiteOpts, () => {
           await page.mouse.down({ button });
           for (let k = 1; k <= steps; k++) await page.mouse.move(x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps);
           await page.mouse.up({ button });
+        }
+      }
+      // A click (mouse) or a tap (touch) at page coordinates.
+      async function point(x, y, { shift = false } = {}) {
+        if (profile.hasTouch) {
+          await touch('touchStart', [[x, y]]);
+          await touch('touchEnd', []);
+        } else {
+          if (shift) await page.keyboard.down('Shift');
+          await page.mouse.click(x, y);
+          if (shift) await page.keyboard.up('Shift');
         }
       }
       async function tap(sel) {
@@ -259,6 +273,147 @@ describe('the viewer in Chromium', suiteOpts, () => {
         assert.equal((await data(0)).measures, '');
       });
 
+      test('an angle measures 90.0° on a right angle and survives zoom and pan', async () => {
+        await tap('[data-tool=angle]');
+        const b = await box(0);
+        const cx = Math.round(b.x + b.width / 2);
+        const cy = Math.round(b.y + b.height / 2);
+        if (profile.hasTouch) {
+          // three taps: end of the first side, vertex, end of the second side
+          await point(cx - 60, cy);
+          await point(cx, cy);
+          await point(cx, cy - 50);
+        } else {
+          // drag the first side, then click the end of the second
+          await drag(cx - 60, cy, cx, cy, { steps: 4 });
+          await point(cx, cy - 50);
+        }
+        await page.waitForFunction((sel) => document.querySelector(sel).dataset.measures !== '', vpSel(0));
+        assert.equal((await data(0)).measures, '90.0°');
+        if (!profile.hasTouch) {
+          // three clicks, 45°
+          await point(cx + 40, cy + 60);
+          await point(cx - 20, cy + 60);
+          await point(cx + 40, cy);
+          await page.waitForFunction((sel) => document.querySelector(sel).dataset.measures.includes(';'), vpSel(0));
+          assert.equal((await data(0)).measures, '90.0°;45.0°');
+        }
+        // stored in image coordinates: a zoom and a pan move the drawing, not the values
+        const before = await page.evaluate(() => {
+          const vp = window.tessera.active;
+          return { pts: vp.measures.map((m) => m.pts), canvas: vp.toCanvas(...vp.measures[0].pts[1]) };
+        });
+        await page.evaluate(() => {
+          const vp = window.tessera.active;
+          vp.zoomAt(1.6, vp.canvas.width / 3, vp.canvas.height / 3);
+          vp.panBy(37, -21);
+        });
+        const after = await page.evaluate(() => {
+          const vp = window.tessera.active;
+          return { pts: vp.measures.map((m) => m.pts), canvas: vp.toCanvas(...vp.measures[0].pts[1]), measures: vp.host.dataset.measures };
+        });
+        assert.deepEqual(after.pts, before.pts);
+        assert.notDeepEqual(after.canvas, before.canvas);
+        assert.equal(after.measures, profile.hasTouch ? '90.0°' : '90.0°;45.0°');
+        await shot('angle');
+        if (!profile.hasTouch) {
+          await page.keyboard.press('Backspace');
+          assert.equal((await data(0)).measures, '90.0°');
+          await page.keyboard.press('Delete');
+        } else await tap('[data-act=clear]');
+        assert.equal((await data(0)).measures, '');
+        await tap('[data-tool=scroll]');
+        // centred again, at 1:1
+        await tap('[data-act=reset]');
+        await tap('[data-act=actual]');
+        await page.waitForFunction(() => window.tessera.active.view.scale === 1);
+        await still(0);
+      });
+
+      test('rectangle and ellipse ROIs: area in mm² and mean/SD in HU from the WADO-RS frame', async () => {
+        const b = await box(0);
+        const cx = Math.round(b.x + b.width / 2);
+        const cy = Math.round(b.y + b.height / 2);
+        const dpr = profile.deviceScaleFactor;
+        const from = requests.length;
+        const got = [];
+        for (const [tool, x0, y0, w, h] of [['rect', cx - 70, cy - 20, 80, 50], ['ellipse', cx + 5, cy - 45, 60, 90]]) {
+          await tap(`[data-tool=${tool}]`);
+          await drag(x0, y0, x0 + w, y0 + h, { steps: 6 });
+          await page.waitForFunction(([sel, n]) => {
+            const m = document.querySelector(sel).dataset.measures;
+            return m.split(';').length === n && /Mean -?\d/.test(m.split(';')[n - 1]);
+          }, [vpSel(0), got.length + 1]);
+          const m = await page.evaluate(() => {
+            const vp = window.tessera.active;
+            const x = vp.measures[vp.measures.length - 1];
+            return { type: x.type, pts: x.pts, imageId: x.imageId, stats: x.stats, st: vp.src.st, se: vp.src.se };
+          });
+          got.push({ ...m, w, h });
+        }
+        await tap('[data-tool=scroll]');
+        const labels = (await data(0)).measures.split(';');
+        assert.ok(requests.slice(from).some((u) => /\/instances\/[\d.]+\/frames\/\d+$/.test(u)), 'the WADO-RS frame was fetched');
+
+        // The values, computed here from the same frame and its metadata.
+        const { st, se, imageId } = got[0];
+        const [sop, frame] = imageId.split('/');
+        const inst = `${srv.origin}/dicomweb/studies/${st}/series/${se}/instances/${sop}`;
+        const meta = (await (await fetch(`${inst}/metadata`)).json())[0];
+        const v = (tag) => meta[tag]?.Value?.[0];
+        const rows = v('00280010');
+        const cols = v('00280011');
+        const slope = Number(v('00281053') ?? 1);
+        const icpt = Number(v('00281052') ?? 0);
+        const spacing = meta['00280030'].Value.map(Number);
+        assert.equal(v('00280100'), 16);
+        const fr = await fetch(`${inst}/frames/${frame}`, { headers: { Accept: 'application/octet-stream' } });
+        assert.equal(fr.headers.get('content-type'), 'application/octet-stream');
+        const bytes = Buffer.from(await fr.arrayBuffer());
+        assert.equal(bytes.length, rows * cols * 2);
+        const hu = (i) => (v('00280103') === 1 ? bytes.readInt16LE(i * 2) : bytes.readUInt16LE(i * 2)) * slope + icpt;
+        const pyr = await (await fetch(`${inst}/frames/${frame}/tiles`, { headers: { Accept: 'application/json' } })).json();
+        for (const [k, m] of got.entries()) {
+          // image coordinates (the pyramid's level 0) -> native pixels; pixel centres inside
+          const [a, c] = m.pts.map(([x, y]) => [x * (cols / pyr.width), y * (rows / pyr.height)]);
+          const [lx, hx] = [Math.min(a[0], c[0]), Math.max(a[0], c[0])];
+          const [ly, hy] = [Math.min(a[1], c[1]), Math.max(a[1], c[1])];
+          const [ex, ey, rx, ry] = [(lx + hx) / 2, (ly + hy) / 2, (hx - lx) / 2, (hy - ly) / 2];
+          let n = 0; let s = 0; let s2 = 0;
+          for (let j = 0; j < rows; j++) {
+            for (let i = 0; i < cols; i++) {
+              const x = i + 0.5; const y = j + 0.5;
+              if (x < lx || x > hx || y < ly || y > hy) continue;
+              if (m.type === 'ellipse' && ((x - ex) / rx) ** 2 + ((y - ey) / ry) ** 2 > 1) continue;
+              const val = hu(j * cols + i);
+              n++; s += val; s2 += val * val;
+            }
+          }
+          const mean = s / n;
+          const sd = Math.sqrt(s2 / n - mean * mean);
+          assert.ok(n > 100, `${m.type}: ${n} pixels`);
+          assert.equal(m.stats.n, n, `${m.type}: pixel count`);
+          assert.ok(Math.abs(m.stats.mean - mean) < 1e-6, `${m.type}: mean ${m.stats.mean} vs ${mean}`);
+          assert.ok(Math.abs(m.stats.sd - sd) < 1e-6, `${m.type}: SD ${m.stats.sd} vs ${sd}`);
+          // the drag at 1:1: one image pixel per device pixel
+          const dw = Math.abs(m.pts[1][0] - m.pts[0][0]);
+          const dh = Math.abs(m.pts[1][1] - m.pts[0][1]);
+          assert.ok(Math.abs(dw - m.w * dpr) < 0.01 * m.w * dpr && Math.abs(dh - m.h * dpr) < 0.01 * m.h * dpr,
+            `${m.type}: ${dw}x${dh} image pixels for ${m.w}x${m.h} CSS pixels at 1:1`);
+          const [wmm, hmm] = [dw * spacing[1], dh * spacing[0]];
+          const area = m.type === 'rect' ? wmm * hmm : (Math.PI / 4) * wmm * hmm;
+          assert.equal(labels[k], `Area ${area.toFixed(1)} mm² Mean ${mean.toFixed(1)} SD ${sd.toFixed(1)} HU`);
+        }
+        await shot('roi');
+        // measurements follow the image they were drawn on
+        await page.evaluate(() => window.tessera.active.setIndex(window.tessera.active.src.index + 1));
+        await page.waitForFunction((sel) => document.querySelector(sel).dataset.measures === '', vpSel(0));
+        await page.evaluate(() => window.tessera.active.setIndex(window.tessera.active.src.index - 1));
+        await page.waitForFunction((sel) => document.querySelector(sel).dataset.measures.split(';').length === 2, vpSel(0));
+        await tap('[data-act=clear]');
+        assert.equal((await data(0)).measures, '');
+      });
+
       test('zooming (pinch on the phone) loads a finer pyramid level', async () => {
         await openStudy('Tessera demo CR');
         const d0 = await data(0);
@@ -335,6 +490,99 @@ describe('the viewer in Chromium', suiteOpts, () => {
         for (const i of [0, 1, 2]) await still(i);
         assert.ok(requests.some((u) => u.includes('slab=10%2Cmip')), 'slab requested');
         await shot('mpr');
+      });
+
+      test('rotating the crosshair turns the other planes oblique; a reset restores them', async () => {
+        await page.selectOption('#slab', '0');
+        for (const i of [0, 1, 2]) await page.waitForFunction((i2) => document.querySelector(`#grid > .viewport:nth-child(${i2 + 1})`).textContent.includes('Thin'), i);
+        for (const i of [0, 1, 2]) await still(i);
+        const std = await Promise.all([1, 2].map(canvasStats));
+        const d0 = await data(0);
+        const cb = await (await page.$(`${vpSel(0)} canvas.image`)).boundingBox();
+        // the crosshair centre: midway between the two handles of the coronal line
+        const hs = d0.handles.split(';').map((h) => h.split(',').map(Number));
+        const c = [cb.x + (hs[0][0] + hs[1][0]) / 2, cb.y + (hs[0][1] + hs[1][1]) / 2];
+        const R = Math.hypot(hs[0][0] - hs[1][0], hs[0][1] - hs[1][1]) / 2;
+        const ang0 = Math.atan2(hs[0][1] - hs[1][1], hs[0][0] - hs[1][0]);
+        const turn = (30 * Math.PI) / 180;
+        const at = (t) => [c[0] + R * Math.cos(ang0 + t), c[1] + R * Math.sin(ang0 + t)];
+        const from = requests.length;
+        // phone: drag the handle; desktop: Shift+drag from the same place
+        const steps = 8;
+        if (profile.hasTouch) {
+          await touch('touchStart', [at(0)]);
+          for (let k = 1; k <= steps; k++) await touch('touchMove', [at((turn * k) / steps)]);
+          await touch('touchEnd', []);
+        } else {
+          await page.keyboard.down('Shift');
+          await page.mouse.move(...at(0));
+          await page.mouse.down();
+          for (let k = 1; k <= steps; k++) await page.mouse.move(...at((turn * k) / steps));
+          await page.mouse.up();
+          await page.keyboard.up('Shift');
+        }
+        await page.waitForFunction(() => [2, 3].every((i) => document.querySelector(`#grid > .viewport:nth-child(${i})`).dataset.oblique === 'true'));
+        for (const i of [0, 1, 2]) await still(i);
+        const d = await Promise.all([0, 1, 2].map(data));
+        assert.equal(d[0].oblique, 'false', 'the plane rotated in stays');
+        assert.equal(d[0].point, d0.point, 'a rotation does not move the point');
+        assert.ok(d.every((x) => x.point === d0.point), 'the three planes share the point');
+        const or = d.map((x) => x.orient.split(';').map((v) => v.split(',').map(Number)));
+        const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+        const cross = (a, b) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+        assert.deepEqual(or[0], [[1, 0, 0], [0, 1, 0]], 'axial unchanged');
+        // coronal and sagittal turned 30° about the axial normal (z), from row towards column
+        const near = (a, b, tol, what) => assert.ok(a.every((x, i) => Math.abs(x - b[i]) < tol), `${what}: ${a} vs ${b}`);
+        const cs = [Math.cos(turn), Math.sin(turn)];
+        near(or[1][0], [cs[0], cs[1], 0], 0.02, 'coronal row');
+        near(or[1][1], [0, 0, -1], 1e-4, 'coronal column');
+        near(or[2][0], [-cs[1], cs[0], 0], 0.02, 'sagittal row');
+        // still mutually orthogonal
+        const nrm = or.map(([r, col]) => cross(r, col));
+        for (const [i, j] of [[0, 1], [0, 2], [1, 2]]) assert.ok(Math.abs(dot(nrm[i], nrm[j])) < 1e-4, `planes ${i} and ${j} orthogonal`);
+        // the cross-reference line of the coronal plane in the axial one turned with the drag
+        const h1 = (await data(0)).handles.split(';').map((h) => h.split(',').map(Number));
+        const lineAng = Math.atan2(h1[0][1] - h1[1][1], h1[0][0] - h1[1][0]);
+        let dAng = ((lineAng - ang0) * 180) / Math.PI;
+        dAng = ((dAng % 180) + 180) % 180;
+        assert.ok(Math.abs(dAng - 30) < 1.5, `coronal line turned ${dAng.toFixed(2)}°`);
+        // oblique requests, through the point, with the rotated directions
+        const obl = requests.slice(from).filter((u) => u.includes('/mpr/rendered?') && u.includes('plane=oblique'))
+          .map((u) => new URL(u).searchParams);
+        const P = d0.point.split(',').map(Number);
+        for (const [name, o] of [['coronal', or[1]], ['sagittal', or[2]]]) {
+          const mine = obl.filter((q) => {
+            const row = q.get('row').split(',').map(Number);
+            return Math.abs(dot(row, o[0]) - 1) < 1e-4 && q.get('accept') === 'image/png';
+          });
+          assert.ok(mine.length >= 1, `a lossless oblique ${name} request with row ${o[0]} among ${obl.map((q) => `${q}`).join(' ')}`);
+          const q = mine[mine.length - 1];
+          const pt = q.get('point').split(',').map(Number);
+          const n = cross(q.get('row').split(',').map(Number), q.get('col').split(',').map(Number));
+          assert.ok(Math.abs(dot(pt, n) - dot(P, n)) < 0.02, `the oblique ${name} plane passes through the point`);
+        }
+        const obliq = await Promise.all([1, 2].map(canvasStats));
+        for (const k of [0, 1]) {
+          assert.notEqual(obliq[k].hash, std[k].hash, `plane ${k + 1} pixels changed`);
+          assert.ok(obliq[k].variance > 100, `oblique plane ${k + 1} painted (variance ${obliq[k].variance.toFixed(1)})`);
+        }
+        assert.match(await page.textContent(vpSel(1)), /Coronal \(oblique\)/);
+        await shot('mpr-oblique');
+        // back to the standard planes: the standard requests, the same pixels
+        const from2 = requests.length;
+        if (profile.hasTouch) await tap('[data-act=planes]');
+        else await page.keyboard.press('o');
+        await page.waitForFunction(() => [1, 2, 3].every((i) => document.querySelector(`#grid > .viewport:nth-child(${i})`).dataset.oblique === 'false'));
+        for (const i of [0, 1, 2]) await still(i);
+        const after = await Promise.all([1, 2].map(canvasStats));
+        assert.equal(after[0].hash, std[0].hash, 'coronal as before');
+        assert.equal(after[1].hash, std[1].hash, 'sagittal as before');
+        const later = requests.slice(from2).filter((u) => u.includes('/mpr/'));
+        assert.ok(!later.some((u) => u.includes('plane=oblique')), 'no oblique request after the reset');
+        // what the planes show now (possibly from the viewer's bitmap cache): the standard planes
+        const wanted = await page.evaluate(() => window.tessera.viewports.map((v) => v.wanted.items[0].url));
+        assert.match(wanted[1], new RegExp(`plane=coronal&position=${P[1]}&`));
+        assert.match(wanted[2], new RegExp(`plane=sagittal&position=${P[0]}&`));
       });
 
       test('an unknown study says so in words; no console errors', async () => {

@@ -333,13 +333,17 @@ function act(name) {
     case 'flipv': vp.flip(false); break;
     case 'fit': vp.fit(); break;
     case 'actual': vp.actualSize(); break;
-    case 'reset': vp.measures = []; vp.reset(); break;
-    case 'clear': vp.measures = []; vp.drawOverlay(); break;
+    case 'reset': vp.clearMeasures(); vp.reset(); break;
+    case 'clear': vp.clearMeasures(); break;
+    case 'undo': vp.deleteLast(); break;
+    case 'cancel': vp.cancelDraft(); break;
+    case 'planes': app.mpr?.resetPlanes(); break;
     default:
   }
 }
 
 function setTool(t) {
+  if (t !== app.tool) for (const v of app.viewports) v.cancelDraft();
   app.tool = t;
   updateToolbar();
 }
@@ -392,11 +396,17 @@ function bindKeys() {
     if (e.key === '?') { $('#help').showModal(); e.preventDefault(); return; }
     if ($('#study-view').hidden) return;
     const vp = app.active;
+    if (e.key === 'Escape') { // not prevented: it also closes the help
+      if (!$('#help').open) act('cancel');
+      return;
+    }
     const keys = {
       ArrowUp: () => vp?.step(-1), ArrowLeft: () => vp?.step(-1), ArrowDown: () => vp?.step(1), ArrowRight: () => vp?.step(1),
       PageUp: () => vp?.step(-10), PageDown: () => vp?.step(10), Home: () => vp?.setIndex(0),
       End: () => vp?.setIndex((vp.src?.count || 1) - 1),
       s: () => setTool('scroll'), w: () => setTool('wl'), p: () => setTool('pan'), z: () => setTool('zoom'), l: () => setTool('length'),
+      a: () => setTool('angle'), b: () => setTool('rect'), e: () => setTool('ellipse'),
+      Backspace: () => act('undo'), o: () => act('planes'),
       i: () => act('invert'), r: () => act('rotate'), h: () => act('fliph'), v: () => act('flipv'), f: () => act('fit'),
       F: () => act('fullscreen'), 1: () => act('actual'), 0: () => act('reset'), Delete: () => act('clear'),
       ' ': () => { if (!$('#cine').disabled) cine(!cineTimer); }, m: () => setLayout('mpr'),

@@ -8,6 +8,7 @@ import {
   instanceUrl, windowSeg,
 } from './dicom.js';
 import { prefetch } from './tiles.js';
+import { frameValues, roiStats } from './values.js';
 import { clamp } from './viewport.js';
 
 export const CT_PRESETS = [
@@ -242,6 +243,26 @@ export class StackSource {
     }
     if (ps.length < 2 || !p) return null;
     return { x: (im.cols * ps[1]) / p.width, y: (im.rows * ps[0]) / p.height, note };
+  }
+
+  pixelScale() {
+    return this.mmPerPixel();
+  }
+
+  // Statistics of a rectangle or ellipse ROI in modality values: the image coordinates (square
+  // pixels of the pyramid's level 0) are mapped to the frame's native pixels, whose values come
+  // from the server (values.js).
+  async roiValues(m) {
+    const im = this.images.find((x) => `${x.sop}/${x.frame}` === m.imageId);
+    const p = im && this.pyr(im);
+    if (!p) throw new Error('image not loaded');
+    const fv = await frameValues(this.st, this.se, im.sop, im.frame, { signal: this.ctrl.signal });
+    if (fv.error) return { error: fv.error };
+    const fx = fv.cols / p.width;
+    const fy = fv.rows / p.height;
+    const [a, b] = m.pts.map(([x, y]) => [x * fx, y * fy]);
+    const st = roiStats(fv.values, fv.cols, fv.rows, m.type, a, b);
+    return { ...st, unit: fv.unit, native: [a, b] };
   }
 
   lengthLabel(a, b) {

@@ -5,6 +5,7 @@
 // Lossy tiles while the user interacts, lossless when still; the previous image stays on screen
 // until the next one is complete.
 import { loadImage } from './tiles.js';
+import { MEASURE_TOOLS, complete, drawMeasure } from './measure.js';
 
 const dprOf = () => window.devicePixelRatio || 1;
 export const clamp = (x, a, b) => Math.max(a, Math.min(b, x));
@@ -38,7 +39,8 @@ export class Viewport {
     this.wanted = null;
     this.interacting = false;
     this.painted = 0;
-    this.measures = []; // {imageId, a:[x,y], b:[x,y]}
+    this.measures = []; // {type, imageId, pts: [[x, y], ...], stats?} in image coordinates (measure.js)
+    this.draft = null; // the measurement being drawn
     this.build();
   }
 
@@ -181,6 +183,8 @@ export class Viewport {
     v.scale = Math.min(this.canvas.width / iw, this.canvas.height / ih) || 1;
     v.cx = s.width / 2;
     v.cy = s.height / 2;
+    v.w = s.width;
+    v.h = s.height;
     v.fitted = true;
     this.view = v;
     this.refresh();
@@ -209,6 +213,14 @@ export class Viewport {
     this.canvas.classList.remove('inverted');
     if (this.src?.resetWindow) this.src.resetWindow();
     this.fit();
+  }
+
+  // A fitted view of a source whose size changed (an MPR plane turned oblique) fits again.
+  refit() {
+    const s = this.size();
+    if (!s || !this.view?.fitted || (s.width === this.view.w && s.height === this.view.h)) return false;
+    this.fit();
+    return true;
   }
 
   // The linear part of image -> canvas: scale * R(rot) * F.
@@ -320,6 +332,7 @@ export class Viewport {
 
   refresh() {
     if (!this.src || !this.view) return;
+    if (this.refit()) return;
     this.draw();
     this.pump();
   }
@@ -334,7 +347,8 @@ export class Viewport {
       if (this.src === src && src.index === idx) this.fail(e);
       return;
     }
-    if (this.src !== src || src.index !== idx) return;
+    // a source that changed while loading (an MPR plane rotated) has been refreshed again
+    if (this.src !== src || src.index !== idx || !src.ready(idx) || this.refit()) return;
     const spec = src.spec(idx, this, this.interacting || !this.comp ? 'lossy' : 'lossless');
     this.wanted = spec;
     if (this.satisfied(spec)) {
@@ -481,21 +495,106 @@ export class Viewport {
     const texts = [];
     for (const m of this.measures) {
       if (m.imageId !== id) continue;
-      const p = this.toCanvas(...m.a);
-      const q = this.toCanvas(...m.b);
-      a.strokeStyle = '#ffd24d';
-      a.beginPath();
-      a.moveTo(p[0], p[1]);
-      a.lineTo(q[0], q[1]);
-      a.stroke();
-      for (const r of [p, q]) a.strokeRect(r[0] - 3 * dpr, r[1] - 3 * dpr, 6 * dpr, 6 * dpr);
-      const label = this.src.lengthLabel ? this.src.lengthLabel(m.a, m.b) : '';
-      a.fillStyle = '#ffd24d';
-      a.fillText(label, Math.max(p[0], q[0]) + 6 * dpr, (p[1] + q[1]) / 2);
-      texts.push(label);
+      const t = drawMeasure(this, a, m, m === this.draft ? this.hover : null);
+      if (complete(m) && m !== this.draft) texts.push(t);
     }
     this.host.dataset.measures = texts.join(';');
     if (this.src.drawExtra) this.src.drawExtra(this, a);
+  }
+
+  // ---------------------------------------------------------------- measurements
+
+  // A press with a measurement tool: a new measurement, or the next point of an angle.
+  measureDown(kind, p) {
+    const d = this.draft;
+    const id = this.src.imageId ? this.src.imageId() : '';
+    if (d && d.type === 'angle' && kind === 'angle' && d.imageId === id) {
+      d.pts.push(p);
+      this.drawOverlay();
+      return;
+    }
+    this.cancelDraft();
+    this.draft = { type: kind, imageId: id, pts: [p, p], first: true };
+    this.measures.push(this.draft);
+    this.drawOverlay();
+  }
+
+  // The press ends. Length, rectangle, ellipse: done (dropped when empty). Angle: a click places
+  // a point, a drag places the first segment; the third point completes it.
+  measureUp(moved) {
+    const m = this.draft;
+    const [a, b] = m.pts;
+    if (m.type === 'angle') {
+      if (m.first && !moved) m.pts.length = 1; // a click: the first point only
+      m.first = false;
+      this.hover = null;
+      if (m.pts.length === 3) this.finishDraft();
+      else this.drawOverlay();
+      return;
+    }
+    const empty = m.type === 'length' ? Math.hypot(a[0] - b[0], a[1] - b[1]) < 1e-6
+      : Math.abs(a[0] - b[0]) < 0.5 || Math.abs(a[1] - b[1]) < 0.5;
+    if (empty) {
+      this.cancelDraft();
+      return;
+    }
+    this.finishDraft();
+  }
+
+  finishDraft() {
+    const m = this.draft;
+    this.draft = null;
+    this.hover = null;
+    m.done = true;
+    delete m.first;
+    const src = this.src;
+    if ((m.type === 'rect' || m.type === 'ellipse') && src?.roiValues) {
+      src.roiValues(m).then((st) => { m.stats = st; }, (e) => {
+        if (e?.name !== 'AbortError') m.stats = { error: `values: ${e?.message || e}` };
+      }).finally(() => {
+        if (this.src === src) {
+          this.drawOverlay();
+          this.onChange(this);
+        }
+      });
+    }
+    this.drawOverlay();
+    this.onChange(this);
+  }
+
+  cancelDraft() {
+    const m = this.draft;
+    this.draft = null;
+    this.hover = null;
+    if (!m) return;
+    const i = this.measures.indexOf(m);
+    if (i >= 0) this.measures.splice(i, 1);
+    this.drawOverlay();
+  }
+
+  clearMeasures() {
+    this.draft = null;
+    this.hover = null;
+    this.measures = [];
+    this.drawOverlay();
+    this.onChange(this);
+  }
+
+  // Deletes the measurement being drawn, else the last one of the image shown.
+  deleteLast() {
+    if (this.draft) {
+      this.cancelDraft();
+      return;
+    }
+    const id = this.src?.imageId ? this.src.imageId() : '';
+    for (let i = this.measures.length - 1; i >= 0; i--) {
+      if (this.measures[i].imageId === id) {
+        this.measures.splice(i, 1);
+        break;
+      }
+    }
+    this.drawOverlay();
+    this.onChange(this);
   }
 
   // ---------------------------------------------------------------- input
@@ -518,7 +617,7 @@ export class Viewport {
         // two fingers: pinch zoom and pan
         const [p, q] = [...ptrs.values()];
         gesture = { kind: 'pinch', d: Math.hypot(p.x - q.x, p.y - q.y), mx: (p.x + q.x) / 2, my: (p.y + q.y) / 2 };
-        this.measureDraft = null;
+        this.cancelDraft();
         return;
       }
       if (ptrs.size > 2) return;
@@ -526,22 +625,25 @@ export class Viewport {
       if (e.button === 2) kind = 'wl';
       else if (e.button === 1) kind = 'pan';
       else if (this.src.mapTool) kind = this.src.mapTool(kind);
-      if (e.pointerType === 'touch' && performance.now() - lastTap < 300) {
+      const measuring = MEASURE_TOOLS.includes(kind);
+      if (e.pointerType === 'touch' && !measuring && performance.now() - lastTap < 300) {
         lastTap = 0;
         this.fit();
         gesture = { kind: 'none' };
         return;
       }
       gesture = { kind, x: e.clientX, y: e.clientY, sx: e.clientX, sy: e.clientY, acc: 0, moved: false, t: performance.now() };
-      if (kind === 'length') {
-        const p = this.toImage(...this.eventCanvas(e));
-        this.measureDraft = { imageId: this.src.imageId(), a: p, b: p };
-        this.measures.push(this.measureDraft);
-      }
+      if (measuring) this.measureDown(kind, this.toImage(...this.eventCanvas(e)));
       if (this.src.pointerDown) this.src.pointerDown(this, kind, e);
     });
     h.addEventListener('pointermove', (e) => {
       const p = ptrs.get(e.pointerId);
+      if (!p && this.draft && this.view) {
+        // a mouse hovering while an angle is being placed: the next point follows it
+        this.hover = this.toImage(...this.eventCanvas(e));
+        this.drawOverlay();
+        return;
+      }
       if (!p || !gesture) return;
       p.x = e.clientX;
       p.y = e.clientY;
@@ -581,9 +683,9 @@ export class Viewport {
           }
           break;
         }
-        case 'length':
-          if (this.measureDraft) {
-            this.measureDraft.b = this.toImage(...this.eventCanvas(e));
+        case 'length': case 'angle': case 'rect': case 'ellipse':
+          if (this.draft) {
+            this.draft.pts[this.draft.pts.length - 1] = this.toImage(...this.eventCanvas(e));
             this.drawOverlay();
           }
           break;
@@ -595,13 +697,7 @@ export class Viewport {
       if (!ptrs.has(e.pointerId)) return;
       ptrs.delete(e.pointerId);
       if (gesture && gesture.kind !== 'pinch' && this.src?.pointerUp) this.src.pointerUp(this, gesture, e);
-      if (gesture?.kind === 'length' && this.measureDraft) {
-        const m = this.measureDraft;
-        if (Math.hypot(m.a[0] - m.b[0], m.a[1] - m.b[1]) < 1e-6) this.measures.splice(this.measures.indexOf(m), 1);
-        this.measureDraft = null;
-        this.drawOverlay();
-        this.onChange(this);
-      }
+      if (MEASURE_TOOLS.includes(gesture?.kind) && this.draft) this.measureUp(gesture.moved);
       if (e.pointerType === 'touch' && gesture && gesture.kind !== 'pinch' && gesture.kind !== 'none') {
         lastTap = !gesture.moved && performance.now() - gesture.t < 250 ? performance.now() : 0;
       }
