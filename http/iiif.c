@@ -799,10 +799,14 @@ iiif_canonical(const iiif_plan *p, uint32_t w0, uint32_t h0, char *buf, size_t s
         snprintf(region, sizeof region, "%u,%u,%u,%u", (unsigned)p->x, (unsigned)p->y,
                  (unsigned)p->w, (unsigned)p->h);
     }
+    /* An output larger than the region on either side is only valid with '^' (IIIF 3.0 4.7, as
+     * amended by IIIF/api#1824): without it the canonical URL would be refused, here and by any
+     * other server. */
     if (p->out_w == p->w && p->out_h == p->h) {
         snprintf(sz, sizeof sz, "max");
     } else {
-        snprintf(sz, sizeof sz, "%u,%u", (unsigned)p->out_w, (unsigned)p->out_h);
+        snprintf(sz, sizeof sz, "%s%u,%u", p->out_w > p->w || p->out_h > p->h ? "^" : "",
+                 (unsigned)p->out_w, (unsigned)p->out_h);
     }
     int n = snprintf(buf, size, "%s/%s/%s/%s.%s", region, sz, p->mirror ? "!0" : "0",
                      p->quality == IIIF_QUALITY_GRAY ? "gray" : "default",

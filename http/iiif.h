@@ -141,9 +141,10 @@ int iiif_plan_tile(const iiif_plan *p, uint32_t w0, uint32_t h0, uint32_t tile, 
                    uint32_t *col, uint32_t *row);
 
 /* The canonical form of `p` relative to the identifier (IIIF 3.0 section 4.7):
- * "{full|x,y,w,h}/{max|w,h}/{0|!0}/{default|gray}.{jpg|png}", for a Link rel="canonical"
- * header. Writes a NUL-terminated string into buf (`size` bytes). Returns TSR_OK, or
- * TSR_ELIMIT when it does not fit (buf then holds an empty string if size > 0). */
+ * "{full|x,y,w,h}/{max|w,h|^w,h}/{0|!0}/{default|gray}.{jpg|png}" ("^w,h" when the output is
+ * larger than the region on either side), for a Link rel="canonical" header. Writes a
+ * NUL-terminated string into buf (`size` bytes). Returns TSR_OK, or TSR_ELIMIT when it does not
+ * fit (buf then holds an empty string if size > 0). */
 int iiif_canonical(const iiif_plan *p, uint32_t w0, uint32_t h0, char *buf, size_t size);
 
 /* The media type of a format: "image/jpeg" or "image/png". */

@@ -100,6 +100,17 @@ rnd_ds_read_meta(const uint8_t *buf, size_t len, rnd_ds_meta *meta, tsr_err *err
         const uint8_t *vr = buf + i + 4;
         if (!is_upper(vr[0]) || !is_upper(vr[1])) {
             vlen = rnd_ds_u32(buf + i + 4, 0); /* some old writers used implicit VR here */
+        } else if ((!vr_in(vr, k_long_vrs) && !vr_in(vr, k_short_vrs)) ||
+                   (vr[0] == 'S' && vr[1] == 'Q')) {
+            /* Unlike the dataset (where an unknown code reads as UN), GDCM's meta group reader
+             * asserts on a VR code it does not know and on a sequence, aborting the process;
+             * no meta element is either. */
+            return tsr_err_set(err, TSR_ECORRUPT,
+                               "file meta information: element (0002,%04X) at offset %zu has "
+                               "%s VR '%c%c'",
+                               tag & 0xffff, i,
+                               vr[0] == 'S' && vr[1] == 'Q' ? "the sequence" : "an unknown", vr[0],
+                               vr[1]);
         } else if (vr_in(vr, k_long_vrs)) {
             if (len - i < 12) {
                 return tsr_err_set(err, TSR_ECORRUPT,

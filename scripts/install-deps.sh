@@ -12,6 +12,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     libcmocka-dev dcmtk python3 nodejs chromium
+    clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for tests/fuzz
 )
 
 want=("${BUILD_PKGS[@]}")
