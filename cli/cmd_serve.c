@@ -68,6 +68,8 @@ cli_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* past a file-size limit a write must fail (EFBIG -> 507), not kill the server */
+    signal(SIGXFSZ, SIG_IGN);
 
     store_opts so = {0};
     so.dir = cfg_get(opts, n, "data")->value;

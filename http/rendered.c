@@ -99,7 +99,11 @@ http__render_params(http_req *r, int thumbnail, const char *const *extra, http_r
         p->quality = (int)q;
     }
     if ((has = http__param(r->query, "annotation", v, sizeof v)) != 0) {
-        for (char *tok = strtok(v, ","); has > 0 && tok; tok = strtok(NULL, ",")) {
+        if (has < 0) { /* v is not a string then: strtok must not read it (found by fuzzing) */
+            http__error(r, 400, "malformed annotation parameter");
+            return -1;
+        }
+        for (char *tok = strtok(v, ","); tok; tok = strtok(NULL, ",")) {
             if (strcmp(tok, "patient") == 0) {
                 p->annotate_patient = 1;
             } else if (strcmp(tok, "technique") == 0) {
