@@ -172,4 +172,19 @@ int rnd__png_encode(const rnd_image *img, int zlevel, int filters, rnd_buf *out,
 }
 #endif
 
+/* 3-vectors (patient coordinates) for rnd_volume.c and rnd_mpr.c. */
+static inline double
+rnd__dot3(const double *a, const double *b)
+{
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+static inline void
+rnd__cross3(const double *a, const double *b, double *out)
+{
+    out[0] = a[1] * b[2] - a[2] * b[1];
+    out[1] = a[2] * b[0] - a[0] * b[2];
+    out[2] = a[0] * b[1] - a[1] * b[0];
+}
+
 #endif

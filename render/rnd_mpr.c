@@ -31,20 +31,6 @@
 
 /* ---------------------------------------------------------------- vectors */
 
-static double
-dot3(const double *a, const double *b)
-{
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
-static void
-cross3(const double *a, const double *b, double *out)
-{
-    out[0] = a[1] * b[2] - a[2] * b[1];
-    out[1] = a[2] * b[0] - a[0] * b[2];
-    out[2] = a[0] * b[1] - a[1] * b[0];
-}
-
 static int
 finite3(const double *v)
 {
@@ -55,7 +41,7 @@ finite3(const double *v)
 static void
 normalize3(double *v)
 {
-    double n = sqrt(dot3(v, v));
+    double n = sqrt(rnd__dot3(v, v));
     v[0] /= n;
     v[1] /= n;
     v[2] /= n;
@@ -137,7 +123,7 @@ size_plane(const rnd_vol_geom *g, const double *point, const double *row, const 
         return TSR_ENOMEM;
     }
     double normal[3], lo, hi, ulo, uhi, vlo, vhi;
-    cross3(row, col, normal);
+    rnd__cross3(row, col, normal);
     project_range(corners, n, point, normal, &lo, &hi);
     project_range(corners, n, point, row, &ulo, &uhi);
     project_range(corners, n, point, col, &vlo, &vhi);
@@ -206,11 +192,11 @@ check_pair(const double *a, const double *b, const char *na, const char *nb, tsr
     if (!finite3(a) || !finite3(b)) {
         return tsr_err_set(err, TSR_EINVAL, "plane: %s or %s is missing or not finite", na, nb);
     }
-    double la = sqrt(dot3(a, a)), lb = sqrt(dot3(b, b));
+    double la = sqrt(rnd__dot3(a, a)), lb = sqrt(rnd__dot3(b, b));
     if (la <= MIN_NORM || lb <= MIN_NORM) {
         return tsr_err_set(err, TSR_EINVAL, "plane: %s is a zero vector", la <= MIN_NORM ? na : nb);
     }
-    if (fabs(dot3(a, b)) / (la * lb) >= MAX_COSINE) {
+    if (fabs(rnd__dot3(a, b)) / (la * lb) >= MAX_COSINE) {
         return tsr_err_set(err, TSR_EINVAL, "plane: %s and %s are parallel", na, nb);
     }
     return TSR_OK;
@@ -232,7 +218,7 @@ rnd_plane_oblique(const rnd_vol_geom *g, const double point[3], const double row
     }
     double r[3] = {row[0], row[1], row[2]}, c[3];
     normalize3(r);
-    double rc_dot = dot3(col, r);
+    double rc_dot = rnd__dot3(col, r);
     for (int a = 0; a < 3; a++) {
         c[a] = col[a] - rc_dot * r[a];
     }
@@ -256,12 +242,12 @@ rnd_plane_from_normal(const rnd_vol_geom *g, const double point[3], const double
     }
     double n[3] = {normal[0], normal[1], normal[2]}, c[3], r[3];
     normalize3(n);
-    double un = dot3(up, n);
+    double un = rnd__dot3(up, n);
     for (int a = 0; a < 3; a++) {
         c[a] = -(up[a] - un * n[a]);
     }
     normalize3(c);
-    cross3(c, n, r);
+    rnd__cross3(c, n, r);
     return size_plane(g, point, r, c, spacing, out, err);
 }
 
@@ -327,8 +313,8 @@ ctx_init(mpr_ctx *m, const rnd_volume *v, tsr_err *err)
     for (size_t k = 0; k < m->n; k++) {
         double o[3];
         rnd_vol_geom_slice(g, k, NULL, o, &m->d[k]);
-        m->oi[k] = dot3(o, m->r) / m->sx;
-        m->oj[k] = dot3(o, m->c) / m->sy;
+        m->oi[k] = rnd__dot3(o, m->r) / m->sx;
+        m->oj[k] = rnd__dot3(o, m->c) / m->sy;
         m->vox[k] = rnd_volume_voxels(v, k);
         m->sheared |= m->oi[k] != m->oi[0] || m->oj[k] != m->oj[0];
     }
@@ -348,7 +334,7 @@ static void
 map_init(const mpr_ctx *m, const rnd_plane *p, double offset, mpr_map *map)
 {
     double o[3], normal[3], xs[3], ys[3];
-    cross3(p->row, p->col, normal);
+    rnd__cross3(p->row, p->col, normal);
     for (int a = 0; a < 3; a++) {
         o[a] = p->origin[a] + offset * normal[a];
         xs[a] = p->spacing * p->row[a];
@@ -357,9 +343,9 @@ map_init(const mpr_ctx *m, const rnd_plane *p, double offset, mpr_map *map)
     const double *axes[3] = {m->nrm, m->r, m->c};
     const double scale[3] = {1.0, 1.0 / m->sx, 1.0 / m->sy};
     for (int q = 0; q < 3; q++) {
-        map->base[q] = dot3(o, axes[q]) * scale[q];
-        map->dx[q] = dot3(xs, axes[q]) * scale[q];
-        map->dy[q] = dot3(ys, axes[q]) * scale[q];
+        map->base[q] = rnd__dot3(o, axes[q]) * scale[q];
+        map->dx[q] = rnd__dot3(xs, axes[q]) * scale[q];
+        map->dy[q] = rnd__dot3(ys, axes[q]) * scale[q];
     }
 }
 
@@ -562,8 +548,9 @@ check_plane(const rnd_plane *p, tsr_err *err)
         return tsr_err_set(err, TSR_ELIMIT, "reformat: plane of %ux%u pixels exceeds %u per side",
                            (unsigned)p->width, (unsigned)p->height, RND_MPR_MAX_SIDE);
     }
-    if (fabs(sqrt(dot3(p->row, p->row)) - 1) > UNIT_TOL ||
-        fabs(sqrt(dot3(p->col, p->col)) - 1) > UNIT_TOL || fabs(dot3(p->row, p->col)) > UNIT_TOL) {
+    if (fabs(sqrt(rnd__dot3(p->row, p->row)) - 1) > UNIT_TOL ||
+        fabs(sqrt(rnd__dot3(p->col, p->col)) - 1) > UNIT_TOL ||
+        fabs(rnd__dot3(p->row, p->col)) > UNIT_TOL) {
         return tsr_err_set(err, TSR_EINVAL,
                            "reformat: plane row and col must be orthogonal unit vectors");
     }
@@ -592,7 +579,7 @@ check_slab(const rnd_volume *v, const rnd_plane *p, const rnd_slab *slab, rnd_in
         return TSR_ENOMEM;
     }
     double normal[3], lo, hi;
-    cross3(p->row, p->col, normal);
+    rnd__cross3(p->row, p->col, normal);
     project_range(corners, n, p->origin, normal, &lo, &hi);
     free(corners);
     if (t > hi - lo) {

@@ -44,20 +44,6 @@ struct rnd_volume {
 
 /* ---------------------------------------------------------------- small vector helpers */
 
-static double
-dot3(const double *a, const double *b)
-{
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
-static void
-cross3(const double *a, const double *b, double *out)
-{
-    out[0] = a[1] * b[2] - a[2] * b[1];
-    out[1] = a[2] * b[0] - a[0] * b[2];
-    out[2] = a[0] * b[1] - a[1] * b[0];
-}
-
 static int
 all_finite(const double *v, int n)
 {
@@ -85,10 +71,10 @@ slice_problem(const rnd_vol_slice *s)
         return "orientation is not finite";
     }
     const double *r = s->orientation, *c = s->orientation + 3;
-    if (fabs(sqrt(dot3(r, r)) - 1) > UNIT_TOL || fabs(sqrt(dot3(c, c)) - 1) > UNIT_TOL) {
+    if (fabs(sqrt(rnd__dot3(r, r)) - 1) > UNIT_TOL || fabs(sqrt(rnd__dot3(c, c)) - 1) > UNIT_TOL) {
         return "orientation cosines are not unit vectors";
     }
-    if (fabs(dot3(r, c)) > UNIT_TOL) {
+    if (fabs(rnd__dot3(r, c)) > UNIT_TOL) {
         return "orientation cosines are not orthogonal";
     }
     if (!all_finite(s->position, 3)) {
@@ -155,19 +141,19 @@ largest_group(const rnd_vol_slice *s, size_t n, int *group, size_t *rep, size_t 
 static void
 orthonormal_axes(const double *iop, double *r, double *c, double *n)
 {
-    double nr = sqrt(dot3(iop, iop));
+    double nr = sqrt(rnd__dot3(iop, iop));
     for (int i = 0; i < 3; i++) {
         r[i] = iop[i] / nr;
     }
-    double rc = dot3(iop + 3, r);
+    double rc = rnd__dot3(iop + 3, r);
     for (int i = 0; i < 3; i++) {
         c[i] = iop[3 + i] - rc * r[i];
     }
-    double nc = sqrt(dot3(c, c));
+    double nc = sqrt(rnd__dot3(c, c));
     for (int i = 0; i < 3; i++) {
         c[i] /= nc;
     }
-    cross3(r, c, n);
+    rnd__cross3(r, c, n);
 }
 
 typedef struct sort_key {
@@ -341,7 +327,7 @@ rnd_volume_plan(const rnd_vol_slice *s, size_t n, rnd_vol_geom **out, tsr_err *e
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (group[i] == best) {
-            keys[m].d = dot3(s[i].position, nrm);
+            keys[m].d = rnd__dot3(s[i].position, nrm);
             keys[m++].index = i;
         }
     }
