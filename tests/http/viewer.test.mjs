@@ -150,8 +150,12 @@ describe('the viewer in Chromium', suiteOpts, () => {
         await page.fill('#search input[name=name]', 'demo');
         await page.fill('#search input[name=accession]', 'DEMOCR0001');
         await tap('#search button[type=submit]');
-        await page.waitForFunction(() => document.querySelectorAll('#studies tbody tr').length === 1);
-        assert.match(await page.textContent('#studies tbody'), /DEMOCR0001|CR/);
+        // the CT row of the last search is also one row: wait for the answer to this search
+        await page.waitForFunction(() => {
+          const rows = document.querySelectorAll('#studies tbody tr');
+          return rows.length === 1 && rows[0].textContent.includes('DEMOCR0001');
+        });
+        assert.ok(requests.some((u) => /\/dicomweb\/studies\?.*AccessionNumber=DEMOCR0001/.test(u)), 'QIDO with AccessionNumber');
         await page.fill('#search input[name=accession]', '');
         await page.fill('#search input[name=name]', 'nobody');
         await tap('#search button[type=submit]');
@@ -171,7 +175,10 @@ describe('the viewer in Chromium', suiteOpts, () => {
         const s = await canvasStats(0);
         assert.ok(s.variance > 100, `first image painted (canvas variance ${s.variance.toFixed(1)})`);
         assert.equal(await page.$$eval('#series .thumb', (t) => t.length), 1, 'one series thumbnail');
-        assert.ok(await page.$eval('#series .thumb img', (i) => i.complete && i.naturalWidth > 0), 'thumbnail loaded');
+        await page.waitForFunction(() => {
+          const i = document.querySelector('#series .thumb img');
+          return i && i.complete && i.naturalWidth > 0;
+        }, null, { timeout: 20000 });
         const ov = await page.textContent(vpSel(0));
         assert.match(ov, /Demo, Phantom/);
         assert.match(ov, /W 400 L 40/);
