@@ -25,8 +25,9 @@ extern "C" {
     X(ECORRUPT, -5, 422, "malformed DICOM data")                                                   \
     X(EIO, -6, 500, "I/O error")                                                                   \
     X(ENOMEM, -7, 503, "out of memory")                                                            \
-    X(EINTERNAL, -8, 500, "internal error")                                                      \
-    X(ENOSPACE, -9, 507, "insufficient storage")
+    X(EINTERNAL, -8, 500, "internal error")                                                        \
+    X(ENOSPACE, -9, 507, "insufficient storage")                                                   \
+    X(EEXIST, -10, 409, "already exists")
 
 enum tsr_status {
 #define TSR__ENUM(name, code, http, msg) TSR_##name = code,

@@ -11,6 +11,7 @@ int cli_info(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_import(int argc, char **argv);
+int cli_user(int argc, char **argv);
 
 /* Strict number parsing for options: the whole string must be a number in [lo, hi]. Return 0 on
  * success, -1 otherwise. */

@@ -17,7 +17,12 @@ static const char k_usage[] =
     "\n"
     "Serves the studies stored under DIR over DICOMweb (QIDO-RS, WADO-RS, STOW-RS, rendered and\n"
     "thumbnail resources) at /dicomweb, and the viewer's static files. Stops cleanly on SIGINT or\n"
-    "SIGTERM, letting requests in flight finish.\n";
+    "SIGTERM, letting requests in flight finish.\n"
+    "\n"
+    "Every study is behind a sign-in, a share link or an API token. At the first start of a data\n"
+    "directory the user \"admin\" is created and its password printed once. The environment\n"
+    "variable TESSERA_ADMIN_TOKEN, when set, is a bearer token with the admin scope (for\n"
+    "automation; it is read at start and removed from the environment).\n";
 
 int
 cli_serve(int argc, char **argv)
@@ -25,12 +30,12 @@ cli_serve(int argc, char **argv)
     cfg_option opts[] = {
         CFG("data", CFG_STRING, "", 0, 0, "data directory (index and instance files); required"),
         CFG("listen", CFG_STRING, "127.0.0.1:8080", 0, 0,
-         "address:port to listen on (CivetWeb syntax; port 0 picks a free port)"),
+            "address:port to listen on (CivetWeb syntax; port 0 picks a free port)"),
         CFG("web-root", CFG_STRING, "", 0, 0, "folder of static files served at / (the viewer)"),
         CFG("public-url", CFG_STRING, "", 0, 0,
-         "base URL of /dicomweb in responses (default: from each request's Host header)"),
+            "base URL of /dicomweb in responses (default: from each request's Host header)"),
         CFG("cors-origins", CFG_STRING, "", 0, 0,
-         "comma-separated origins allowed to call the API from a browser, or * (default: none)"),
+            "comma-separated origins allowed to call the API from a browser, or * (default: none)"),
         CFG("threads", CFG_LONG, "128", 1, 4096,
             "connection threads: a keep-alive connection holds one, so this bounds the clients "
             "served at once (rendering itself runs on one thread per core)"),
@@ -39,13 +44,18 @@ cli_serve(int argc, char **argv)
         CFG("qido-max", CFG_LONG, "1000", 1, 1000000, "most results in one QIDO-RS response"),
         CFG("thumbnail-size", CFG_LONG, "192", 16, 1024, "thumbnail box in pixels"),
         CFG("request-timeout-ms", CFG_LONG, "30000", 100, 3600000,
-         "time a connection may stay silent"),
+            "time a connection may stay silent"),
         CFG("cache-mb", CFG_LONG, "512", 0, 1 << 20,
             "one memory budget for every image cache (parsed files, decoded frames, rendered "
             "frames, encoded tiles), MiB"),
         CFG("tile-size", CFG_LONG, "256", 16, 4096, "tile side in pixels"),
         CFG("prefetch", CFG_LONG, "4", 0, 64,
             "instances decoded ahead on each side of a newly viewed one (0: off)"),
+        CFG("tls-cert", CFG_STRING, "", 0, 0,
+            "PEM file holding the server certificate and its private key: serve HTTPS only "
+            "(with HSTS and Secure cookies)"),
+        CFG("session-hours", CFG_LONG, "12", 1, 24 * 30, "lifetime of a sign-in, hours"),
+        CFG("share-max-days", CFG_LONG, "30", 1, 3650, "longest expiry of a share link, days"),
         CFG("log-level", CFG_LONG, "2", 0, 3, "0 errors, 1 warnings, 2 info, 3 debug"),
     };
     int n = (int)(sizeof opts / sizeof opts[0]);
@@ -80,7 +90,30 @@ cli_serve(int argc, char **argv)
         fprintf(stderr, "tessera serve: %s\n", err.msg);
         return 1;
     }
+    char first_pw[64];
+    if (http_bootstrap_admin(st, first_pw, sizeof first_pw, &err) != TSR_OK) {
+        fprintf(stderr, "tessera serve: cannot create the first user: %s\n", err.msg);
+        store_close(st);
+        return 1;
+    }
     http_opts ho = {0};
+    /* the admin token lives in this process only as a hash (http_start) */
+    char *env_token = getenv("TESSERA_ADMIN_TOKEN");
+    char admin_token[256] = "";
+    if (env_token && env_token[0]) {
+        if (strlen(env_token) < 16 || strlen(env_token) >= sizeof admin_token) {
+            fprintf(stderr, "tessera serve: TESSERA_ADMIN_TOKEN must have 16 to 255 characters\n");
+            store_close(st);
+            return 2;
+        }
+        snprintf(admin_token, sizeof admin_token, "%s", env_token);
+        unsetenv("TESSERA_ADMIN_TOKEN");
+        ho.admin_token = admin_token;
+    }
+    ho.tls_cert =
+        cfg_get(opts, n, "tls-cert")->value[0] ? cfg_get(opts, n, "tls-cert")->value : NULL;
+    ho.session_hours = (int)cfg_get(opts, n, "session-hours")->num;
+    ho.share_max_days = cfg_get(opts, n, "share-max-days")->num;
     ho.listen = cfg_get(opts, n, "listen")->value;
     ho.web_root = cfg_get(opts, n, "web-root")->value;
     ho.public_url = cfg_get(opts, n, "public-url")->value[0] ? cfg_get(opts, n, "public-url")->value
@@ -95,10 +128,18 @@ cli_serve(int argc, char **argv)
     ho.tile_size = (int)cfg_get(opts, n, "tile-size")->num;
     ho.prefetch = (int)cfg_get(opts, n, "prefetch")->num;
     http_server *srv = NULL;
-    if (http_start(&ho, st, &srv, &err) != TSR_OK) {
+    rc = http_start(&ho, st, &srv, &err);
+    memset(admin_token, 0, sizeof admin_token);
+    if (rc != TSR_OK) {
         fprintf(stderr, "tessera serve: %s\n", err.msg);
         store_close(st);
         return 1;
+    }
+    if (first_pw[0]) {
+        printf("tessera: first start: user \"admin\" created with password %s (shown once; "
+               "change it with 'tessera user passwd --data DIR admin')\n",
+               first_pw);
+        memset(first_pw, 0, sizeof first_pw);
     }
     long studies = 0, instances = 0;
     store_counts(st, &studies, NULL, &instances, NULL);
@@ -109,9 +150,11 @@ cli_serve(int argc, char **argv)
     if (!host[0] || strcmp(host, "0.0.0.0") == 0) {
         snprintf(host, sizeof host, "127.0.0.1");
     }
+    const char *scheme = ho.tls_cert ? "https" : "http";
     printf("tessera: serving %ld studies (%ld instances) from %s\n"
-           "tessera: listening on http://%s:%d/  (DICOMweb at http://%s:%d/dicomweb)\n",
-           studies, instances, store_dir(st), host, http_port(srv), host, http_port(srv));
+           "tessera: listening on %s://%s:%d/  (DICOMweb at %s://%s:%d/dicomweb)\n",
+           studies, instances, store_dir(st), scheme, host, http_port(srv), scheme, host,
+           http_port(srv));
     fflush(stdout);
 
     int sig = 0;

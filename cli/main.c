@@ -15,6 +15,7 @@ static const struct {
     {"demo", cli_demo, "write the project's synthetic demo DICOM files"},
     {"serve", cli_serve, "serve the stored studies over DICOMweb and the viewer"},
     {"import", cli_import, "store DICOM files and folders into the data directory"},
+    {"user", cli_user, "add, change, remove or list the accounts that sign in"},
 };
 
 static void

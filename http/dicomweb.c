@@ -72,6 +72,10 @@ http__qido(http_req *r, store_level level)
     }
     snprintf(q.study, sizeof q.study, "%s", r->study);
     snprintf(q.series, sizeof q.series, "%s", r->series);
+    if (http__scope_query(r, &q) != 0) {
+        store_query_free(&q);
+        return;
+    }
     if (r->study[0]) {
         rc = store_exists(r->srv->st, r->study, r->series[0] ? r->series : NULL, &err);
         if (rc != TSR_OK) {

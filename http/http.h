@@ -25,6 +25,11 @@ typedef struct http_opts {
     size_t cache_bytes;       /* one budget for every image cache (0: 512 MiB) */
     int tile_size;            /* tile side in pixels (0: 256) */
     int prefetch;             /* neighbours decoded ahead on each side of a new frame (0: off) */
+    const char
+        *admin_token;     /* a bearer token with the admin scope (TESSERA_ADMIN_TOKEN), or NULL */
+    const char *tls_cert; /* PEM file with the certificate and its private key: HTTPS */
+    int session_hours;    /* lifetime of a sign-in or share session (0: 12) */
+    long share_max_days;  /* longest expiry of a share link (0: 30) */
 } http_opts;
 
 typedef struct http_server http_server;
@@ -32,6 +37,10 @@ typedef struct http_server http_server;
 /* Starts serving. `st` is borrowed and must outlive the server. On success *out owns the server
  * (http_stop). The error names what failed (e.g. the port is in use). */
 int http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err);
+
+/* First start of a store without users: creates the user "admin" with a random password, written
+ * to password_out (empty when users exist already). */
+int http_bootstrap_admin(store *st, char *password_out, size_t cap, tsr_err *err);
 
 /* The first listening port (useful with port 0). */
 int http_port(const http_server *s);

@@ -5,6 +5,7 @@
 
 #include "http.h"
 
+#include "access.h"
 #include "cache.h"
 #include "rnd.h"
 
@@ -24,6 +25,8 @@ struct http_server {
     char public_url[512];
     char cors[1024];
     int port;
+    int have_admin_token;
+    uint8_t admin_token_hash[32];
 };
 
 /* One DICOMweb request, parsed from its path. UIDs are validated (digits and dots, 1..64). */
@@ -41,7 +44,42 @@ typedef struct http_req {
     const char *resource; /* NULL, "metadata", "rendered", "thumbnail", "frames", "bulkdata",
                              "series", "instances" */
     char warning[512];  /* accumulated Warning: 299 texts */
+    access_principal who; /* auth.c: who is asking (kind NONE until resolved) */
+    int status;           /* the status answered (set by http__head) */
+    int audited;          /* an audit entry was written for this request */
 } http_req;
+
+/* auth.c: rights, checked against the request's credential. */
+typedef enum http_right {
+    HTTP_RIGHT_READ = 0, /* QIDO, metadata, rendered images, tiles, MPR (a share: its study) */
+    HTTP_RIGHT_DOWNLOAD, /* WADO-RS DICOM, raw frames, bulk data (a share: when granted) */
+    HTTP_RIGHT_STATS,    /* /stats, /metrics */
+    HTTP_RIGHT_SHARE,    /* create, list, revoke share links */
+    HTTP_RIGHT_WRITE,    /* STOW-RS */
+    HTTP_RIGHT_ADMIN,    /* users, tokens, audit */
+} http_right;
+/* The viewer's Content-Security-Policy: nothing inline, nothing from elsewhere, no framing. */
+#define HTTP_CSP                                                                                   \
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "        \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                 \
+    "frame-ancestors 'none'"
+void http__auth_configure(http_server *s, const char *admin_token);
+/* Resolves the credential (401/410 when missing or no longer valid), refuses cross-site
+ * state changes made with a cookie (403) and checks `right` (403). 0 when allowed, else -1
+ * after the answer was sent. */
+int http__authorize(http_req *r, http_right right);
+int http__can(const http_req *r, http_right right);
+int http__require(http_req *r, http_right right); /* 403 unless http__can */
+/* A share session reaches its study (and series) only: any other UID gets the 404 an unknown
+ * UID gets. 0 when in scope (or not a share session), else -1 after the 404. */
+int http__scope(http_req *r, const char *study, const char *series, const char *instance);
+/* Confines a QIDO query to the share's study and series (adds matching keys). */
+int http__scope_query(http_req *r, store_query *q);
+/* Appends the request to the audit log when it came through a share link. */
+void http__audit_request(http_req *r);
+/* Header lines every response carries (nosniff, no referrer, CSP, no framing). */
+const char *http__security_headers(void);
+int http__api_handler(struct mg_connection *conn, void *cbdata);
 
 /* Responses. Every error is JSON: {"status": N, "error": "<reason phrase>", "message": "..."}. */
 void http__error(http_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -26,13 +26,23 @@ reason(int status)
     case 204: return "No Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 406: return "Not Acceptable";
     case 409: return "Conflict";
+    case 410:
+        return "Gone";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
+    case 423:
+        return "Locked";
+    case 429:
+        return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     case 507: return "Insufficient Storage";
@@ -104,6 +114,9 @@ http__head(http_req *r, int status, const char *content_type, long long len, con
     char hdr[4096];
     size_t at = 0;
     hdr[0] = '\0';
+    r->status = status;
+    at += (size_t)snprintf(hdr, sizeof hdr, "%s%s", http__security_headers(),
+                           r->ri->is_ssl ? "Strict-Transport-Security: max-age=31536000\r\n" : "");
     if (content_type) {
         at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Content-Type: %s\r\n", content_type);
     }
@@ -405,6 +418,39 @@ is_get(http_req *r)
     return 0;
 }
 
+/* What a path needs beyond reading (WADO-RS DICOM, raw frames and bulk data: download; STOW:
+ * write), and, for a share session, whether its UIDs are inside the shared study. 0 to go on,
+ * -1 after a 403/404. Malformed UIDs are left to the router's 400. */
+static int
+route_rights(http_req *r, char seg[][260], int n)
+{
+    if (strcmp(r->method, "POST") == 0) {
+        return http__require(r, HTTP_RIGHT_WRITE);
+    }
+    if (strcmp(seg[0], "studies") != 0 || n < 2) {
+        return 0;
+    }
+    const char *study = seg[1];
+    const char *series = n >= 4 && strcmp(seg[2], "series") == 0 ? seg[3] : "";
+    const char *instance = series[0] && n >= 6 && strcmp(seg[4], "instances") == 0 ? seg[5] : "";
+    if (!dcm_uid_valid(study, strlen(study)) ||
+        (series[0] && !dcm_uid_valid(series, strlen(series))) ||
+        (instance[0] && !dcm_uid_valid(instance, strlen(instance)))) {
+        return 0;
+    }
+    if (http__scope(r, study, series, instance) != 0) {
+        return -1;
+    }
+    /* the whole study, series or instance as DICOM */
+    int download = n == 2 || (series[0] && n == 4) || (instance[0] && n == 6);
+    for (int i = 2; i < n; i++) {
+        if (strcmp(seg[i], "bulkdata") == 0 || (strcmp(seg[i], "frames") == 0 && i == n - 2)) {
+            download = 1;
+        }
+    }
+    return download ? http__require(r, HTTP_RIGHT_DOWNLOAD) : 0;
+}
+
 static void
 route(http_req *r, const char *path)
 {
@@ -413,6 +459,9 @@ route(http_req *r, const char *path)
     if (n <= 0) {
         http__error(r, n < 0 ? 400 : 404, n < 0 ? "path too long or too deep"
                                                 : "no resource here; try /dicomweb/studies");
+        return;
+    }
+    if (route_rights(r, seg, n) != 0) {
         return;
     }
     if (strcmp(seg[0], "series") == 0 && n == 1) {
@@ -591,11 +640,14 @@ dicomweb_handler(struct mg_connection *conn, void *cbdata)
     uint64_t t0 = tsr_now_ns();
     if (strcmp(r.method, "OPTIONS") == 0) {
         http__preflight(&r);
+    } else if (http__authorize(&r, HTTP_RIGHT_READ) != 0) {
+        /* answered: 401, 403 or 410 */
     } else if (strncmp(uri, "/dicomweb", 9) == 0 && (uri[9] == '/' || uri[9] == '\0')) {
         route(&r, uri + 9);
     } else {
         http__error(&r, 404, "not found");
     }
+    http__audit_request(&r);
     TSR_LOG(TSR_LOG_DEBUG, "%s %s %.1f ms", r.method, uri, (double)(tsr_now_ns() - t0) / 1e6);
     return 1;
 }
@@ -635,6 +687,14 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     if (!s->opts.tile_size) {
         s->opts.tile_size = RND_TILE_DEFAULT;
     }
+    if (s->opts.session_hours <= 0) {
+        s->opts.session_hours = 12;
+    }
+    if (s->opts.share_max_days <= 0) {
+        s->opts.share_max_days = 30;
+    }
+    s->opts.admin_token = NULL; /* kept as a hash only */
+    http__auth_configure(s, opts->admin_token);
     int rc = http__imaging_create(s->opts.cache_bytes ? s->opts.cache_bytes : (size_t)512 << 20,
                                   &s->im, err);
     if (rc == TSR_OK) {
@@ -658,10 +718,26 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 128);
     snprintf(timeout, sizeof timeout, "%d",
              opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
-    const char *options[32];
+    const char *options[48];
     int k = 0;
+    /* HTTPS: every listening port gets CivetWeb's 's' suffix */
+    char listen[600];
+    snprintf(listen, sizeof listen, "%s",
+             opts->listen && opts->listen[0] ? opts->listen : "127.0.0.1:8080");
+    int tls = opts->tls_cert && opts->tls_cert[0];
+    if (tls) {
+        char with_s[700];
+        size_t at = 0;
+        for (const char *p = listen; *p && at < sizeof with_s - 4;) {
+            size_t n = strcspn(p, ",");
+            at += (size_t)snprintf(with_s + at, sizeof with_s - at, "%s%.*s%s", at ? "," : "",
+                                   (int)n, p, n && p[n - 1] != 's' ? "s" : "");
+            p += n + (p[n] == ',');
+        }
+        snprintf(listen, sizeof listen, "%.590s", with_s);
+    }
     options[k++] = "listening_ports";
-    options[k++] = opts->listen && opts->listen[0] ? opts->listen : "127.0.0.1:8080";
+    options[k++] = listen;
     options[k++] = "num_threads";
     options[k++] = threads;
     options[k++] = "request_timeout_ms";
@@ -679,6 +755,23 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     options[k++] = "";
     options[k++] = "access_control_allow_headers";
     options[k++] = "";
+    /* static files (the viewer) carry the same security headers as the API's answers */
+    char static_headers[1024];
+    snprintf(static_headers, sizeof static_headers, "%.*s",
+             (int)strlen(http__security_headers()) - 2, http__security_headers());
+    options[k++] = "additional_header";
+    options[k++] = static_headers;
+    if (tls) {
+        options[k++] = "ssl_certificate";
+        options[k++] = opts->tls_cert;
+        options[k++] = "strict_transport_security_max_age";
+        options[k++] = "31536000";
+        options[k++] = "ssl_protocol_version";
+        options[k++] = "4"; /* TLS 1.2 and newer */
+    }
+    /* request line and headers at most 16 KiB (CivetWeb answers 431 or closes) */
+    options[k++] = "max_request_size";
+    options[k++] = "16384";
     if (opts->web_root && opts->web_root[0]) {
         options[k++] = "document_root";
         options[k++] = opts->web_root;
@@ -713,6 +806,7 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     int np = mg_get_server_ports(s->ctx, 4, ports);
     s->port = np > 0 ? ports[0].port : 0;
     mg_set_request_handler(s->ctx, "/dicomweb", dicomweb_handler, s);
+    mg_set_request_handler(s->ctx, "/api/", http__api_handler, s);
     mg_set_request_handler(s->ctx, "/iiif", http__iiif_handler, s);
     mg_set_request_handler(s->ctx, "/metrics$", http__stats_handler, s);
     mg_set_request_handler(s->ctx, "/stats$", http__stats_handler, s);

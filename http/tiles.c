@@ -385,57 +385,64 @@ encode_region(void *user, rnd_buf *out, char *meta, size_t metacap, tsr_err *err
     return rc;
 }
 
-int
-http__iiif_handler(struct mg_connection *conn, void *cbdata)
+static void
+iiif_serve(http_req *r)
 {
-    http_req r;
-    http__req_init(&r, conn, cbdata);
-    const char *uri = r.ri->local_uri_raw ? r.ri->local_uri_raw : r.ri->local_uri;
-    if (strcmp(r.method, "OPTIONS") == 0) {
-        http__preflight(&r);
-        return 1;
+    const char *uri = r->ri->local_uri_raw ? r->ri->local_uri_raw : r->ri->local_uri;
+    if (strcmp(r->method, "OPTIONS") == 0) {
+        http__preflight(r);
+        return;
     }
-    if (strcmp(r.method, "GET") != 0 && strcmp(r.method, "HEAD") != 0) {
-        http__error(&r, 405, "IIIF resources are read-only (GET)");
-        return 1;
+    if (http__authorize(r, HTTP_RIGHT_READ) != 0) {
+        return;
+    }
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        http__error(r, 405, "IIIF resources are read-only (GET)");
+        return;
     }
     if (strncmp(uri, "/iiif/3/", 8) != 0) {
-        http__error(&r, 404, "IIIF Image API 3 lives at /iiif/3/{identifier}/...");
-        return 1;
+        http__error(r, 404, "IIIF Image API 3 lives at /iiif/3/{identifier}/...");
+        return;
     }
     iiif_req q;
     tsr_err err = {0};
     if (iiif_parse(uri + 8, &q, &err) != TSR_OK) {
-        http__error(&r, 400, "%s", err.msg);
-        return 1;
+        http__error(r, 400, "%s", err.msg);
+        return;
     }
     char sop[65], msg[200];
     uint32_t frame;
     rnd_voi_req voi;
     if (parse_identifier(q.identifier, sop, &frame, &voi, msg, sizeof msg) != 0) {
-        http__error(&r, 404, "%s", msg);
-        return 1;
+        http__error(r, 404, "%s", msg);
+        return;
     }
     store_instance inst;
-    int rc = http__find_instance(r.srv->im, r.srv->st, NULL, NULL, sop, &inst, &err);
+    int rc = http__find_instance(r->srv->im, r->srv->st, NULL, NULL, sop, &inst, &err);
+    if (rc == TSR_OK && r->who.kind == ACCESS_K_SHARE &&
+        !access_share_covers(&r->who.share, inst.study_uid, inst.series_uid)) {
+        /* outside the shared study: the answer an unknown instance gets */
+        http__error(r, 404, "no instance %s", sop);
+        return;
+    }
     if (rc == TSR_OK && frame >= inst.frames) {
         rc = tsr_err_set(&err, TSR_ENOTFOUND, "frame %u does not exist: the instance has %u",
                          frame + 1, inst.frames);
     }
     if (rc != TSR_OK) {
-        http__error_status(&r, rc, &err);
-        return 1;
+        http__error_status(r, rc, &err);
+        return;
     }
     char id_url[1024];
-    snprintf(id_url, sizeof id_url, "%.400s/iiif/3/%.500s", r.origin, q.identifier);
+    snprintf(id_url, sizeof id_url, "%.400s/iiif/3/%.500s", r->origin, q.identifier);
     if (q.kind == IIIF_REQ_BASE) {
         char loc[1200];
         snprintf(loc, sizeof loc, "Location: %s/info.json\r\n", id_url);
-        http__head(&r, 303, NULL, 0, loc);
-        return 1;
+        http__head(r, 303, NULL, 0, loc);
+        return;
     }
     cache_entry *h = NULL;
-    rc = http__handle(r.srv->im, &inst, &h, &err);
+    rc = http__handle(r->srv->im, &inst, &h, &err);
     uint32_t w0 = 0, h0 = 0;
     if (rc == TSR_OK) {
         rc = rnd_display_size(rnd_dicom_info(cache_entry_data(h)), &w0, &h0);
@@ -445,33 +452,33 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
         }
     }
     if (rc != TSR_OK) {
-        http__error_status(&r, rc, &err);
-        return 1;
+        http__error_status(r, rc, &err);
+        return;
     }
-    uint32_t tile = (uint32_t)r.srv->opts.tile_size;
+    uint32_t tile = (uint32_t)r->srv->opts.tile_size;
     if (q.kind == IIIF_REQ_INFO) {
         char *json = NULL;
         if (iiif_info_json(id_url, w0, h0, tile, rnd_level_count(w0, h0, tile), &json) != TSR_OK) {
-            http__error(&r, 500, "cannot build info.json");
-            return 1;
+            http__error(r, 500, "cannot build info.json");
+            return;
         }
-        http__send(&r, 200,
+        http__send(r, 200,
                    "application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"", json,
                    strlen(json), "Cache-Control: private, max-age=31536000, immutable\r\n");
         iiif_free(json);
-        return 1;
+        return;
     }
     iiif_plan plan;
     if (iiif_resolve(&q, w0, h0, NULL, &plan, &err) != TSR_OK) {
-        http__error(&r, 400, "%s", err.msg);
-        return 1;
+        http__error(r, 400, "%s", err.msg);
+        return;
     }
     int level;
     uint32_t col, row;
     if (!plan.mirror && iiif_plan_tile(&plan, w0, h0, tile, &level, &col, &row)) {
         tile_job j;
         memset(&j, 0, sizeof j);
-        j.im = r.srv->im;
+        j.im = r->srv->im;
         j.inst = &inst;
         j.frame = frame;
         j.voi = voi;
@@ -482,10 +489,10 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
         j.fmt = plan.format;
         j.quality = 90;
         j.gray = plan.quality == IIIF_QUALITY_GRAY;
-        send_tile(&r, &j);
-        return 1;
+        send_tile(r, &j);
+        return;
     }
-    region_job j = {r.srv->im, &inst, frame, voi, plan, w0, h0};
+    region_job j = {r->srv->im, &inst, frame, voi, plan, w0, h0};
     char canon[200], key[512], etag[40], hdr[400];
     iiif_canonical(&plan, w0, h0, canon, sizeof canon);
     char vk[128];
@@ -494,12 +501,22 @@ http__iiif_handler(struct mg_connection *conn, void *cbdata)
     http__etag(key, 'i', etag);
     snprintf(hdr, sizeof hdr, "ETag: %s\r\n" HTTP_TILE_CACHE_CONTROL "X-Tessera-Quality: %s\r\n",
              etag, plan.format == RND_FMT_PNG ? "lossless" : "lossy");
-    const char *inm = mg_get_header(conn, "If-None-Match");
+    const char *inm = mg_get_header(r->conn, "If-None-Match");
     if (inm && http__etag_matches(inm, etag)) {
-        http__head(&r, 304, NULL, -1, hdr);
-        return 1;
+        http__head(r, 304, NULL, -1, hdr);
+        return;
     }
-    send_encoded(&r, &inst, frame, key, encode_region, &j, plan.format, hdr);
+    send_encoded(r, &inst, frame, key, encode_region, &j, plan.format, hdr);
+    return;
+}
+
+int
+http__iiif_handler(struct mg_connection *conn, void *cbdata)
+{
+    http_req r;
+    http__req_init(&r, conn, cbdata);
+    iiif_serve(&r);
+    http__audit_request(&r);
     return 1;
 }
 
@@ -512,6 +529,9 @@ http__stats_handler(struct mg_connection *conn, void *cbdata)
     http__req_init(&r, conn, cbdata);
     const char *uri = r.ri->local_uri_raw ? r.ri->local_uri_raw : r.ri->local_uri;
     int prom = strcmp(uri, "/metrics") == 0;
+    if (http__authorize(&r, HTTP_RIGHT_STATS) != 0) {
+        return 1;
+    }
     char *text = NULL;
     if (http__imaging_stats(r.srv->im, prom, &text) != TSR_OK || !text) {
         http__error(&r, 503, "statistics unavailable");

@@ -8,10 +8,11 @@ BUILD_PKGS=(
     build-essential cmake pkg-config ninja-build
     libgdcm-dev libgdcm-tools libopenjp2-7-dev libcharls-dev
     libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
-    libcivetweb-dev libjansson-dev libsqlite3-dev libsodium-dev
+    libcivetweb-dev libjansson-dev libsqlite3-dev libsodium-dev libqrencode-dev
 )
 TEST_PKGS=(
     libcmocka-dev dcmtk python3 nodejs chromium
+    openssl                    # self-signed certificates for the TLS tests
     clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for tests/fuzz
 )
 

@@ -12,6 +12,7 @@
  * A process killed anywhere leaves either a committed instance or, after the next open, nothing:
  * tmp/ is emptied and files named by a leftover intent but absent from the index are removed. */
 #define _GNU_SOURCE
+#include "access.h"
 #include "rnd.h"
 #include "store_internal.h"
 
@@ -174,6 +175,12 @@ store_open(const store_opts *opts, store **out, tsr_err *err)
     }
     if (rc == TSR_OK) {
         rc = store__index_open(s, opts->read_connections > 0 ? opts->read_connections : 8, err);
+        if (rc == TSR_OK) {
+            rc = access__init(s, err);
+            if (rc != TSR_OK) {
+                store__index_close(s);
+            }
+        }
     }
     if (rc != TSR_OK) {
         free(s);
@@ -190,6 +197,7 @@ store_close(store *s)
     if (!s) {
         return;
     }
+    access__shutdown(s); /* writes the audit entries still queued */
     /* refresh the planner's statistics (cheap when nothing changed) */
     if (s->pool.writer) {
         store__exec(s->pool.writer, "PRAGMA optimize", NULL);

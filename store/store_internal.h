@@ -27,6 +27,7 @@ struct store {
     uint64_t max_instance;
     int no_sync;
     store__pool pool;
+    struct access__state *access; /* access.c */
 };
 
 /* index.c */
