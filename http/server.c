@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+int tsr_ssl_shim_loaded(void); /* http/openssl3/ssl_shim.c */
+
 /* ---------------------------------------------------------------- responses */
 
 static const char *
@@ -724,7 +726,7 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     char listen[600];
     snprintf(listen, sizeof listen, "%s",
              opts->listen && opts->listen[0] ? opts->listen : "127.0.0.1:8080");
-    int tls = opts->tls_cert && opts->tls_cert[0];
+    int tls = opts->tls_cert && opts->tls_cert[0] && tsr_ssl_shim_loaded();
     if (tls) {
         char with_s[700];
         size_t at = 0;

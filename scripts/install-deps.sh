@@ -9,6 +9,7 @@ BUILD_PKGS=(
     libgdcm-dev libgdcm-tools libopenjp2-7-dev libcharls-dev
     libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
     libcivetweb-dev libjansson-dev libsqlite3-dev libsodium-dev libqrencode-dev
+    libssl-dev   # CivetWeb loads libssl.so for HTTPS
 )
 TEST_PKGS=(
     libcmocka-dev dcmtk python3 nodejs chromium
