@@ -443,6 +443,12 @@ route_rights(http_req *r, char seg[][260], int n)
     if (http__scope(r, study, series, instance) != 0) {
         return -1;
     }
+    /* a link to some series of a study: study-wide resources would show the others */
+    int qido = n == 3 && (strcmp(seg[2], "series") == 0 || strcmp(seg[2], "instances") == 0);
+    if (r->who.kind == ACCESS_K_SHARE && r->who.share.n_series > 0 && !series[0] && !qido) {
+        http__error(r, 403, "this link shares some series of the study: ask for them by series");
+        return -1;
+    }
     /* the whole study, series or instance as DICOM */
     int download = n == 2 || (series[0] && n == 4) || (instance[0] && n == 6);
     for (int i = 2; i < n; i++) {
