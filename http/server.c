@@ -118,7 +118,7 @@ http__head(http_req *r, int status, const char *content_type, long long len, con
     hdr[0] = '\0';
     r->status = status;
     at += (size_t)snprintf(hdr, sizeof hdr, "%s%s", http__security_headers(),
-                           r->ri->is_ssl ? "Strict-Transport-Security: max-age=31536000\r\n" : "");
+                           r->ri && r->ri->is_ssl ? "Strict-Transport-Security: max-age=31536000\r\n" : "");
     if (content_type) {
         at += (size_t)snprintf(hdr + at, sizeof hdr - at, "Content-Type: %s\r\n", content_type);
     }

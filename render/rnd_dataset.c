@@ -280,6 +280,13 @@ skip_fragments(rnd_ds_reader *r, const frame *f, uint32_t tag, size_t position, 
         uint32_t itag = read_tag(r->buf + p, f->big_endian);
         uint32_t ilen = rnd_ds_u32(r->buf + p + 4, f->big_endian);
         if (itag == TAG_SEQ_END) {
+            if (ilen != 0) {
+                /* PS3.5 7.5: a delimiter's length is 0; GDCM would read this one as a value */
+                return fail(r, TSR_ECORRUPT, err,
+                            "the Sequence Delimitation Item closing pixel data (%04X,%04X) at "
+                            "offset %zu has length %u, not 0",
+                            TAG_ARGS(tag), p, ilen);
+            }
             r->pos = p + 8;
             return TSR_OK;
         }
@@ -336,6 +343,12 @@ next_in_sequence(rnd_ds_reader *r, frame *f, rnd_ds_event *ev, rnd_ds_elem *e, t
     uint32_t itag = read_tag(r->buf + i, f->big_endian);
     uint32_t ilen = rnd_ds_u32(r->buf + i + 4, f->big_endian);
     if (itag == TAG_SEQ_END && f->undefined) {
+        if (ilen != 0) {
+            return fail(r, TSR_ECORRUPT, err,
+                        "the Sequence Delimitation Item of (%04X,%04X) at offset %zu has length "
+                        "%u, not 0",
+                        TAG_ARGS(f->tag), i, ilen);
+        }
         return close_frame(r, i + 8, ev, e);
     }
     if (itag != TAG_ITEM) {
@@ -406,6 +419,11 @@ next_in_dataset(rnd_ds_reader *r, frame *f, rnd_ds_event *ev, rnd_ds_elem *e, ts
     uint32_t tag = read_tag(p, f->big_endian), len;
     if (tag >> 16 == 0xfffe) {
         if (tag == TAG_ITEM_END && r->top > 0 && f->undefined) {
+            if (rnd_ds_u32(p + 4, f->big_endian) != 0) {
+                return fail(r, TSR_ECORRUPT, err,
+                            "the Item Delimitation Item at offset %zu has length %u, not 0", i,
+                            rnd_ds_u32(p + 4, f->big_endian));
+            }
             return close_frame(r, i + 8, ev, e);
         }
         return fail(r, TSR_ECORRUPT, err, "unexpected (%04X,%04X) at offset %zu in %s",

@@ -22,6 +22,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Under AddressSanitizer a single allocation above 2 GiB is a failure, as in libFuzzer runs
+ * (-malloc_limit_mb defaults to the RSS limit): a small input that makes a library allocate
+ * gigabytes is a bug even when the machine has the memory (regress_seq_delimiter_length.dcm).
+ * ASAN_OPTIONS in the environment still override these defaults key by key. */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+    return "max_allocation_size_mb=2048:allocator_may_return_null=0";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
