@@ -14,8 +14,9 @@
 
 static const char k_access_schema[] =
     "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, role TEXT NOT NULL,"
-    " pwhash TEXT NOT NULL, created INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0,"
-    " locked_until INTEGER NOT NULL DEFAULT 0);"
+    " pwhash TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS login_failures(name TEXT PRIMARY KEY,"
+    " failures INTEGER NOT NULL, locked_until INTEGER NOT NULL, updated INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sessions(hash BLOB PRIMARY KEY, kind TEXT NOT NULL,"
     " subject TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS sessions_subject ON sessions(kind, subject);"
@@ -509,11 +510,13 @@ access_user_put(store *s, const char *name, const char *password, access_role ro
     }
     if (replace) {
         rc = role == ACCESS_NONE
-                 ? run(db, "UPDATE users SET pwhash=?, failures=0, locked_until=0 WHERE name=?", 1,
-                       err, "tt", hash, name)
-                 : run(db,
-                       "UPDATE users SET pwhash=?, role=?, failures=0, locked_until=0 WHERE name=?",
-                       1, err, "ttt", hash, access_role_name(role), name);
+                 ? run(db, "UPDATE users SET pwhash=? WHERE name=?", 1, err, "tt", hash, name)
+                 : run(db, "UPDATE users SET pwhash=?, role=? WHERE name=?", 1, err, "ttt", hash,
+                       access_role_name(role), name);
+        if (rc == TSR_OK) {
+            /* a new password lifts a lock */
+            rc = run(db, "DELETE FROM login_failures WHERE name=?", 0, err, "t", name);
+        }
         if (rc == TSR_OK) {
             /* a new password ends the sessions signed in with the old one */
             rc = run(db, "DELETE FROM sessions WHERE kind='user' AND subject=?", 0, err, "t", name);
@@ -604,8 +607,8 @@ access_login(store *s, const char *name, const char *password, access_user *out,
     if (access_user_valid_name(name)) {
         sqlite3 *db = store__reader(s);
         sqlite3_stmt *st = NULL;
-        if (prepare(db, "SELECT role, pwhash, created, locked_until FROM users WHERE name=?", &st,
-                    NULL) == TSR_OK) {
+        if (prepare(db, "SELECT role, pwhash, created FROM users WHERE name=?", &st, NULL) ==
+            TSR_OK) {
             sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
             if (sqlite3_step(st) == SQLITE_ROW) {
                 found = 1;
@@ -613,14 +616,23 @@ access_login(store *s, const char *name, const char *password, access_user *out,
                 u.role = access_role_parse((const char *)sqlite3_column_text(st, 0));
                 copy_col(hash, sizeof hash, st, 1);
                 u.created = (time_t)sqlite3_column_int64(st, 2);
-                locked_until = sqlite3_column_int64(st, 3);
+            }
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        /* failures are counted per name, whether it exists or not: a lock tells nothing */
+        if (prepare(db, "SELECT locked_until FROM login_failures WHERE name=?", &st, NULL) ==
+            TSR_OK) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                locked_until = sqlite3_column_int64(st, 0);
             }
         }
         sqlite3_finalize(st);
         store__reader_put(s, db);
     }
     int64_t now = (int64_t)time(NULL);
-    if (found && locked_until > now) {
+    if (locked_until > now) {
         *retry_after = (long)(locked_until - now);
         return tsr_err_set(err, TSR_ELIMIT, "too many failed sign-ins: try again in %ld s",
                            *retry_after);
@@ -642,24 +654,27 @@ access_login(store *s, const char *name, const char *password, access_user *out,
     int ok = pw_verify(s, hash, password ? password : "");
     ok = ok && found;
     sodium_memzero(hash, sizeof hash);
-    if (!found) {
-        return tsr_err_set(err, TSR_EINVAL, "wrong user name or password");
-    }
     /* Record the outcome: five failures in a row lock the name for 30 s, doubling with each
-     * further failure up to 15 minutes. */
+     * further failure up to 15 minutes. Names that are not even valid are not recorded (their
+     * sign-in can never succeed); rows of names quiet for a day are dropped. */
     tsr_err werr = {0};
-    sqlite3 *db = write_begin(s, &werr);
+    sqlite3 *db = access_user_valid_name(name) ? write_begin(s, &werr) : NULL;
     if (db) {
         int rc;
         if (ok) {
-            rc = run(db, "UPDATE users SET failures=0, locked_until=0 WHERE name=?", 0, &werr, "t",
-                     name);
+            rc = run(db, "DELETE FROM login_failures WHERE name=?", 0, &werr, "t", name);
         } else {
-            rc = run(db,
-                     "UPDATE users SET failures=failures+1, locked_until=CASE"
-                     " WHEN failures+1 >= 5 THEN ?+min(900, 30 << min(failures+1-5, 5))"
-                     " ELSE 0 END WHERE name=?",
-                     0, &werr, "it", now, name);
+            rc = run(db, "DELETE FROM login_failures WHERE updated < ? AND locked_until < ?", 0,
+                     &werr, "ii", now - 86400, now);
+            if (rc == TSR_OK) {
+                rc = run(db,
+                         "INSERT INTO login_failures(name,failures,locked_until,updated)"
+                         " VALUES(?1,1,0,?2) ON CONFLICT(name) DO UPDATE SET"
+                         " failures=failures+1, updated=?2, locked_until=CASE"
+                         " WHEN failures+1 >= 5 THEN ?2+min(900, 30 << min(failures+1-5, 5))"
+                         " ELSE 0 END",
+                         0, &werr, "ti", name, now);
+            }
         }
         write_end(s, rc, &werr);
     }

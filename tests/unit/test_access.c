@@ -147,6 +147,12 @@ test_users_and_login(void **state)
     }
     assert_int_equal(access_login(fx->s, "alice", "correct horse", &u, &retry, &err), TSR_ELIMIT);
     assert_true(retry > 0 && retry <= 30);
+    /* an unknown name locks the same way: a lock does not tell which names exist */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(access_login(fx->s, "nobody2", "nope nope", &u, &retry, &err), TSR_EINVAL);
+    }
+    assert_int_equal(access_login(fx->s, "nobody", "nope nope", &u, &retry, &err), TSR_ELIMIT);
+    assert_true(retry > 0 && retry <= 30);
     /* the other user is not affected */
     assert_int_equal(access_login(fx->s, "bob", "long enough", &u, &retry, &err), TSR_OK);
     assert_int_equal(u.role, ACCESS_READER);
