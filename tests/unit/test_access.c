@@ -151,7 +151,7 @@ test_users_and_login(void **state)
     for (int i = 0; i < 5; i++) {
         assert_int_equal(access_login(fx->s, "nobody2", "nope nope", &u, &retry, &err), TSR_EINVAL);
     }
-    assert_int_equal(access_login(fx->s, "nobody", "nope nope", &u, &retry, &err), TSR_ELIMIT);
+    assert_int_equal(access_login(fx->s, "nobody2", "nope nope", &u, &retry, &err), TSR_ELIMIT);
     assert_true(retry > 0 && retry <= 30);
     /* the other user is not affected */
     assert_int_equal(access_login(fx->s, "bob", "long enough", &u, &retry, &err), TSR_OK);
