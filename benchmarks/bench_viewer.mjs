@@ -9,11 +9,13 @@
 //     pass 2 with warm caches; each slice counts once it is on screen (lossy tiles while moving);
 //   - the OHIF-style comparison: the series' metadata and the whole series through WADO-RS
 //     retrieve (multipart/related DICOM), bytes and download time, in the same browser.
-// Prints the median (and min-max) of the runs.
+// Prints the median (and min-max) of the runs. The server gets a random admin token
+// (TESSERA_ADMIN_TOKEN), which the browser contexts send as a bearer token (extraHTTPHeaders).
 //
 //   node benchmarks/bench_viewer.mjs [--runs N] [--tessera build/tessera] [--chromium /usr/bin/chromium]
 // playwright-core is resolved from tests/http/node_modules (npm ci there first).
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,10 +37,13 @@ const { chromium } = require('playwright-core');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-viewer-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 
+const TOKEN = crypto.randomBytes(32).toString('base64url');
+const AUTH = { Authorization: `Bearer ${TOKEN}` };
+
 function startServer(dataDir) {
   return new Promise((resolve, reject) => {
     const p = spawn(TESSERA, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--web-root', path.join(ROOT, 'web')],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TESSERA_ADMIN_TOKEN: TOKEN } });
     let out = '';
     p.stdout.on('data', (d) => {
       out += d;
@@ -67,9 +72,9 @@ async function main() {
   const rows = [];
   for (let run = 0; run < RUNS; run++) {
     const srv = await startServer(dataDir);
-    const j = await (await fetch(`${srv.origin}/dicomweb/studies?ModalitiesInStudy=CT`)).json();
+    const j = await (await fetch(`${srv.origin}/dicomweb/studies?ModalitiesInStudy=CT`, { headers: AUTH })).json();
     const st = j[0]['0020000D'].Value[0];
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, extraHTTPHeaders: AUTH });
     const page = await ctx.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -102,7 +107,7 @@ async function main() {
     const pass1 = await scroll();
     const pass2 = await scroll();
     // OHIF-style: series metadata, then every instance of the series (WADO-RS retrieve), fresh context
-    const ohifCtx = await browser.newContext();
+    const ohifCtx = await browser.newContext({ extraHTTPHeaders: AUTH });
     const ohif = await ohifCtx.newPage();
     await ohif.goto(`${srv.origin}/favicon.svg`);
     const full = await ohif.evaluate(async (study) => {

@@ -1,15 +1,25 @@
 // SPDX-License-Identifier: MIT
 // app.js: the viewer's entry point. Routes (#/ the study list, #/study/{uid} a study), the study
 // list (QIDO-RS search, sort, pages), the study view (series thumbnails, layouts, toolbar,
-// keyboard) and the MPR layout.
+// keyboard) and the MPR layout. At start it asks who is using it (GET /api/me): nobody -> the
+// login page; a user -> the full viewer with Share and Log out; a share link's session ->
+// restricted mode (that study only: no study list, no search, no sharing, a banner saying until
+// when). A 401 later (the session expired) goes back to the login page; a 410 (the shared link
+// was revoked or has expired) replaces the view with that message in words.
 import {
-  TAG, val, str, personName, dicomDate, searchStudies, getSeries, getStudy, seriesUrl,
+  TAG, val, str, personName, dicomDate, searchStudies, getSeries, getStudy, seriesUrl, setResponseHook, access,
 } from './dicom.js';
+import {
+  whoAmI, loginUrl, isShareTab, markShareTab, goneText, when, jsonOf,
+} from './session.js';
 import { Viewport } from './viewport.js';
 import { StackSource } from './stack.js';
 
 const $ = (s) => document.querySelector(s);
-const app = { tool: 'scroll', viewports: [], active: null, layout: '1x1', study: null, series: [], mpr: null };
+const app = {
+  tool: 'scroll', viewports: [], active: null, layout: '1x1', study: null, series: [], mpr: null,
+  me: null, share: null, canShare: false, gone: false, leaving: false,
+};
 window.tessera = app; // for tests and debugging
 
 function el(tag, props, ...kids) {
@@ -27,12 +37,138 @@ function showError(text) {
 // ---------------------------------------------------------------- routing
 
 function route() {
+  if (app.gone || app.leaving) return;
   const m = /^#\/study\/([0-9.]+)(?:\/(mpr))?/.exec(location.hash);
   showError('');
+  if (app.share) {
+    // restricted mode: the shared study is the only place to go
+    if (!m || m[1] !== app.share.study) location.replace(`#/study/${app.share.study}`);
+    else openStudy(m[1]);
+    return;
+  }
   if (m) openStudy(m[1]);
   else showList();
 }
-window.addEventListener('hashchange', route);
+
+// ---------------------------------------------------------------- session
+
+function toLogin() {
+  if (app.leaving) return;
+  app.leaving = true;
+  location.replace(loginUrl());
+}
+
+// The page is replaced by a message (a share link that was revoked, expired, used up...).
+function showGone(title, text, state = 'gone') {
+  if (app.gone) return;
+  app.gone = true;
+  cine(false);
+  closeStudy();
+  if ($('#share')?.open) $('#share').close();
+  $('#list-view')?.remove();
+  for (const id of ['#study-view', '#share-btn', '#logout-btn', '#who', '#share-banner']) {
+    const e = $(id);
+    if (e) e.hidden = true;
+  }
+  $('#title').textContent = 'Shared study';
+  $('#gone-title').textContent = title;
+  $('#gone-text').textContent = text;
+  $('#gone-view').hidden = false;
+  $('#gone-view').dataset.state = state;
+  document.title = `Tessera — ${title}`;
+}
+
+function linkGone(message) {
+  const g = goneText(message);
+  showGone(g.title, g.text);
+}
+
+// No credential any more: a link recipient is told to open the link again, a user logs in.
+function sessionLost() {
+  if (app.share || isShareTab()) {
+    showGone('This shared session has ended.', 'Open the link you were sent again to view the study.', 'ended');
+  } else toLogin();
+}
+
+async function checkSession() {
+  if (app.gone || app.leaving) return;
+  const { status, me } = await whoAmI();
+  if (status === 410) linkGone(me?.message);
+  else if (status === 401) sessionLost();
+}
+
+setResponseHook(async (r) => {
+  if (r.status === 401) sessionLost();
+  else if (r.status === 410 && (app.share || isShareTab())) linkGone((await jsonOf(r)).message);
+});
+
+function enterRestricted(me) {
+  app.share = me;
+  markShareTab(true);
+  access.rawFrames = (me.permissions || []).includes('download');
+  document.body.classList.add('restricted');
+  $('#list-view').remove(); // no study list, no search: not even hidden
+  $('.brand').href = `#/study/${me.study}`;
+  const b = $('#share-banner');
+  const perm = access.rawFrames ? 'view and download' : 'view only';
+  const until = new Date(me.expires);
+  const short = Number.isNaN(until.getTime()) ? ''
+    : until.toLocaleString(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+  b.textContent = `Shared study (${perm})${short ? `, available until ${short}` : ''}.`;
+  b.title = me.expires ? `This shared link is valid until ${when(me.expires)}.` : '';
+  b.hidden = false;
+  // notice an expiry or a revocation without waiting for the next image request
+  const ms = Date.parse(me.expires) - Date.now();
+  if (ms > 0 && ms < 2 ** 31 - 1000) setTimeout(checkSession, ms + 1000);
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') checkSession(); });
+}
+
+function enterUser(me) {
+  markShareTab(false);
+  app.canShare = me.kind === 'user' || (me.kind === 'token' && ['write', 'admin'].includes(me.scope));
+  if (me.kind === 'user') {
+    $('#who').textContent = me.username;
+    $('#who').title = `Logged in as ${me.username} (${me.role})`;
+    $('#who').hidden = false;
+    $('#logout-btn').hidden = false;
+  }
+}
+
+async function logout() {
+  $('#logout-btn').disabled = true;
+  try {
+    await fetch('/api/logout', { method: 'POST', cache: 'no-store' });
+  } catch { /* the cookie goes with the session anyway */ }
+  app.leaving = true;
+  location.replace('/login.html');
+}
+
+async function openShare() {
+  if (!app.canShare || !app.study?.json) return;
+  const { openShareDialog } = await import('./sharedialog.js');
+  openShareDialog({ st: app.study.uid, study: app.study.json, series: app.series });
+}
+
+async function start() {
+  bindList();
+  bindToolbar();
+  bindKeys();
+  $('#logout-btn').addEventListener('click', logout);
+  $('#share-btn').addEventListener('click', openShare);
+  const { status, me } = await whoAmI();
+  if (status === 401) return sessionLost();
+  if (status === 410) return linkGone(me?.message);
+  if (status === 200 && me?.kind === 'share') enterRestricted(me);
+  else if (status === 200 && me) enterUser(me);
+  else if (status !== 404) { // 404: a server without access control
+    showError(status ? `The server answered ${status} to "who am I": ${me?.message || 'try again later'}.`
+      : 'The server cannot be reached. Reload the page to try again.');
+    return;
+  }
+  app.me = me;
+  window.addEventListener('hashchange', route);
+  route();
+}
 
 // ---------------------------------------------------------------- study list
 
@@ -99,6 +235,7 @@ function renderList() {
 
 function showList() {
   closeStudy();
+  $('#share-btn').hidden = true;
   $('#study-view').hidden = true;
   $('#list-view').hidden = false;
   $('#title').textContent = 'Studies';
@@ -144,8 +281,10 @@ async function openStudy(uid) {
   if (app.study?.uid === uid) return;
   closeStudy();
   app.study = { uid };
-  $('#list-view').hidden = true;
+  const lv = $('#list-view');
+  if (lv) lv.hidden = true;
   $('#study-view').hidden = false;
+  $('#share-btn').hidden = true;
   $('#title').textContent = 'Loading study…';
   setLayout('1x1');
   const vp = app.viewports[0];
@@ -161,6 +300,7 @@ async function openStudy(uid) {
     $('#title').textContent = title;
     document.title = `Tessera — ${personName(study)}`;
     renderSeries(uid, series);
+    $('#share-btn').hidden = !app.canShare;
     if (!series.length) {
       vp.setMessage('This study has no series.', true);
       return;
@@ -419,7 +559,4 @@ function bindKeys() {
   });
 }
 
-bindList();
-bindToolbar();
-bindKeys();
-route();
+start();

@@ -46,6 +46,22 @@ export class HttpError extends Error {
   }
 }
 
+// Every request of the viewer goes through apiFetch, so that the answers that concern the whole
+// session are handled in one place (app.js sets the hook): 401 (the session has expired: log in
+// again) and 410 (a shared link was revoked or has expired while it is being viewed).
+let responseHook = null;
+export function setResponseHook(fn) { responseHook = fn; }
+
+export async function apiFetch(url, opts) {
+  const r = await fetch(url, opts);
+  if (responseHook && (r.status === 401 || r.status === 410)) responseHook(r.clone(), url);
+  return r;
+}
+
+// What the current credential allows beyond viewing (a share link without the download
+// permission gets 403 for raw frames; app.js clears rawFrames for such sessions).
+export const access = { rawFrames: true };
+
 // The server's JSON error message when it sent one.
 async function errorOf(url, r) {
   let msg = `${r.status} ${r.statusText}`;
@@ -59,7 +75,7 @@ async function errorOf(url, r) {
 export async function getJson(url, { signal, accept = 'application/dicom+json' } = {}) {
   let r;
   try {
-    r = await fetch(url, { headers: { Accept: accept }, signal });
+    r = await apiFetch(url, { headers: { Accept: accept }, signal });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new HttpError(url, 0, 'the server cannot be reached');

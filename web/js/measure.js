@@ -3,7 +3,8 @@
 // flips), drawn on the viewport's annotation canvas. A measurement is
 // {type: 'length'|'angle'|'rect'|'ellipse', imageId, pts: [[x, y], ...], stats?}; pixel sizes
 // come from the source's pixelScale() (mm per image pixel along x and y), ROI values from its
-// roiValues() (modality values from the server, see values.js).
+// roiValues() (modality values from the server, see values.js; {unavailable: true} when the
+// credential may not read raw frames: the label is then the area alone).
 
 export const MEASURE_TOOLS = ['length', 'angle', 'rect', 'ellipse'];
 const COLOUR = '#ffd24d';
@@ -45,7 +46,7 @@ export function measureLabel(src, m) {
       const area = m.type === 'rect' ? w * h : (Math.PI / 4) * w * h;
       const lines = [`Area ${area.toFixed(1)} ${unit}²${note}`];
       const s = m.stats;
-      if (!s) { if (src.roiValues && m.done) lines.push('Mean …'); } else if (s.error) lines.push(s.error);
+      if (!s) { if (src.roiValues && m.done) lines.push('Mean …'); } else if (s.unavailable) { /* area only */ } else if (s.error) lines.push(s.error);
       else if (!s.n) lines.push('no pixel inside');
       else lines.push(`Mean ${s.mean.toFixed(1)} SD ${s.sd.toFixed(1)}${s.unit ? ` ${s.unit}` : ''}`);
       return lines;

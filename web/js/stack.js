@@ -5,7 +5,7 @@
 // positions comes after the first paint.
 import {
   TAG, val, vals, str, personName, dicomDate, getInstances, getInstanceMetadata, getPyramid, getJson,
-  instanceUrl, windowSeg,
+  instanceUrl, windowSeg, apiFetch,
 } from './dicom.js';
 import { prefetch } from './tiles.js';
 import { frameValues, roiStats } from './values.js';
@@ -83,7 +83,7 @@ export class StackSource {
     if (!this.window && !this.colour) {
       // no window in the file: the server's default (min-max) is in X-Tessera-Window
       try {
-        const r = await fetch(`${instanceUrl(this.st, this.se, im.sop)}/frames/1/rendered?viewport=1,1`, opts);
+        const r = await apiFetch(`${instanceUrl(this.st, this.se, im.sop)}/frames/1/rendered?viewport=1,1`, opts);
         const m = /^(-?[\d.e+-]+),([\d.e+-]+)/.exec(r.headers.get('X-Tessera-Window') || '');
         if (m) this.defaultWindow = { center: Number(m[1]), width: Number(m[2]) };
       } catch (e) { if (e.name === 'AbortError') throw e; }
@@ -257,6 +257,7 @@ export class StackSource {
     const p = im && this.pyr(im);
     if (!p) throw new Error('image not loaded');
     const fv = await frameValues(this.st, this.se, im.sop, im.frame, { signal: this.ctrl.signal });
+    if (fv.unavailable) return { unavailable: true };
     if (fv.error) return { error: fv.error };
     const fx = fv.cols / p.width;
     const fy = fv.rows / p.height;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tiles.js: fetching server images (tiles, rendered planes) as ImageBitmaps, with a small shared
 // LRU of decoded bitmaps, cancellation (AbortController) and low-priority prefetch.
-import { HttpError } from './dicom.js';
+import { HttpError, apiFetch } from './dicom.js';
 
 // Decoded bitmaps kept: a budget in bytes (RGBA), smaller on small devices.
 const MAX_BYTES = ((navigator.deviceMemory || 4) >= 8 ? 256 : 96) << 20;
@@ -44,7 +44,7 @@ export function loadImage(url, { signal, priority = 'high', headers = [] } = {})
     s = { users: 0, ctrl };
     s.promise = (async () => {
       stats.requests++;
-      const r = await fetch(url, { signal: ctrl.signal, priority });
+      const r = await apiFetch(url, { signal: ctrl.signal, priority });
       if (!r.ok) {
         let msg = `${r.status} ${r.statusText}`;
         try {

@@ -2,8 +2,10 @@
 // values.js: modality values of a frame, for ROI statistics. The viewer only ever receives
 // 8-bit rendered pixels; the real values come from WADO-RS on demand: the frame's uncompressed
 // little-endian native bytes (`…/frames/{n}`, Accept application/octet-stream) with the instance
-// metadata (Rows, Columns, Bits*, PixelRepresentation, Rescale*), cached per frame.
-import { instanceUrl, getInstanceMetadata, HttpError, val } from './dicom.js';
+// metadata (Rows, Columns, Bits*, PixelRepresentation, Rescale*), cached per frame. A credential
+// that may only view (a share link without the download permission) gets 403 for raw frames:
+// then the values are {unavailable: true} and the ROI shows its area only.
+import { instanceUrl, getInstanceMetadata, HttpError, val, apiFetch, access } from './dicom.js';
 
 const T = {
   Rows: '00280010', Columns: '00280011', SamplesPerPixel: '00280002', BitsAllocated: '00280100',
@@ -70,6 +72,7 @@ function firstPart(buf, contentType) {
 
 // Modality values of a frame as Float32Array (rows*cols), with the unit.
 async function load(st, se, sop, frame, signal) {
+  if (!access.rawFrames) return { unavailable: true };
   const meta = await metadata(st, se, sop, signal);
   const rows = Number(val(meta, T.Rows));
   const cols = Number(val(meta, T.Columns));
@@ -81,7 +84,11 @@ async function load(st, se, sop, frame, signal) {
   if (spp !== 1) return { error: 'colour image: no modality values' };
   if (![8, 16, 32].includes(bitsAlloc)) return { error: `${bitsAlloc}-bit pixels are not supported` };
   const url = `${instanceUrl(st, se, sop)}/frames/${frame}`;
-  const r = await fetch(url, { headers: { Accept: 'application/octet-stream' }, signal });
+  const r = await apiFetch(url, { headers: { Accept: 'application/octet-stream' }, signal });
+  if (r.status === 403) {
+    access.rawFrames = false; // the same answer for every frame: do not ask again
+    return { unavailable: true };
+  }
   if (!r.ok) throw new HttpError(url, r.status, `${r.status} ${r.statusText}`);
   const buf = firstPart(await r.arrayBuffer(), r.headers.get('Content-Type'));
   const n = rows * cols;
