@@ -174,7 +174,8 @@ http__can(const http_req *r, http_right right)
     switch (right) {
     case HTTP_RIGHT_READ:
     case HTTP_RIGHT_DOWNLOAD:
-    case HTTP_RIGHT_STATS: return w->role >= ACCESS_READER;
+    case HTTP_RIGHT_STAFF:
+        return w->role >= ACCESS_READER;
     case HTTP_RIGHT_SHARE:
         /* readers share what they can read; a read-only token cannot create anything */
         return w->kind == ACCESS_K_USER ? w->role >= ACCESS_READER : w->role >= ACCESS_WRITER;
@@ -194,7 +195,7 @@ http__require(http_req *r, http_right right)
     static const char *const what[] = {
         [HTTP_RIGHT_READ] = "reading studies",
         [HTTP_RIGHT_DOWNLOAD] = "downloading DICOM: this link allows viewing only",
-        [HTTP_RIGHT_STATS] = "server statistics",
+        [HTTP_RIGHT_STAFF] = "it needs a user or an API token",
         [HTTP_RIGHT_SHARE] = "sharing studies",
         [HTTP_RIGHT_WRITE] = "storing studies: it needs an admin or a write token",
         [HTTP_RIGHT_ADMIN] = "administration: it needs an admin",
@@ -408,8 +409,8 @@ read_json(http_req *r)
     return j;
 }
 
-static const char *
-jstr(json_t *o, const char *key)
+const char *
+http__jstr(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
@@ -492,8 +493,8 @@ api_login(http_req *r)
     if (!b) {
         return;
     }
-    const char *user = jstr(b, "username");
-    const char *pw = jstr(b, "password");
+    const char *user = http__jstr(b, "username");
+    const char *pw = http__jstr(b, "password");
     if (!user || !pw) {
         json_decref(b);
         http__error(r, 400, "send {\"username\": ..., \"password\": ...}");
@@ -583,13 +584,13 @@ api_users(http_req *r, const char *name)
         if (!b) {
             return;
         }
-        const char *user = jstr(b, "username");
-        const char *role = jstr(b, "role");
+        const char *user = http__jstr(b, "username");
+        const char *role = http__jstr(b, "role");
         access_role ro = role ? access_role_parse(role) : ACCESS_READER;
         if (ro != ACCESS_ADMIN && ro != ACCESS_READER) {
             http__error(r, 400, "role is admin or reader");
         } else {
-            int rc = access_user_put(r->srv->st, user ? user : "", jstr(b, "password"), ro, 0,
+            int rc = access_user_put(r->srv->st, user ? user : "", http__jstr(b, "password"), ro, 0,
                                      &err);
             if (rc != TSR_OK) {
                 http__error_status(r, rc, &err);
@@ -655,13 +656,13 @@ api_tokens(http_req *r, const char *id)
         if (!b) {
             return;
         }
-        const char *scope = jstr(b, "scope");
+        const char *scope = http__jstr(b, "scope");
         access_role sc = access_role_parse(scope ? scope : "read");
         access_token t;
         char tok[ACCESS_TOKEN_LEN + 1];
-        int rc = sc == ACCESS_NONE
-                     ? tsr_err_set(&err, TSR_EINVAL, "scope is read, write or admin")
-                     : access_token_create(r->srv->st, jstr(b, "name"), sc, who, &t, tok, &err);
+        int rc = sc == ACCESS_NONE ? tsr_err_set(&err, TSR_EINVAL, "scope is read, write or admin")
+                                   : access_token_create(r->srv->st, http__jstr(b, "name"), sc, who,
+                                                         &t, tok, &err);
         if (rc != TSR_OK) {
             http__error_status(r, rc, &err);
         } else {
@@ -717,6 +718,73 @@ share_item(void *user, const access_share *sh)
     return 0;
 }
 
+int
+http__share_request(json_t *b, double max_hours, access_share *sh, const char **pin, char *msg,
+                    size_t cap)
+{
+    const char *study = http__jstr(b, "study");
+    json_t *series = json_object_get(b, "series");
+    json_t *hours = json_object_get(b, "expires_in_hours");
+    json_t *max_opens = json_object_get(b, "max_opens");
+    json_t *perm = json_object_get(b, "permissions");
+    json_t *jpin = json_object_get(b, "pin");
+    double h = hours && !json_is_null(hours) ? json_number_value(hours) : 168.0;
+    msg[0] = '\0';
+    *pin = NULL;
+    if (!study || !dcm_uid_valid(study, strlen(study))) {
+        snprintf(msg, cap, "study: a valid Study Instance UID is required");
+    } else if (hours && !json_is_null(hours) && !json_is_number(hours)) {
+        snprintf(msg, cap, "expires_in_hours is a number");
+    } else if (!(h > 0) || h > max_hours || !isfinite(h)) {
+        snprintf(msg, cap, "expires_in_hours must be above 0 and at most %.0f (%.0f days)",
+                 max_hours, max_hours / 24);
+    } else if (max_opens && !json_is_null(max_opens) &&
+               (!json_is_integer(max_opens) || json_integer_value(max_opens) < 1 ||
+                json_integer_value(max_opens) > 1000000)) {
+        snprintf(msg, cap, "max_opens is a whole number from 1 (or absent: unlimited)");
+    } else if (jpin && !json_is_null(jpin) && !json_is_string(jpin)) {
+        snprintf(msg, cap, "pin is a string of 4 to 12 digits");
+    } else if (series && !json_is_null(series) &&
+               (!json_is_array(series) || json_array_size(series) > ACCESS_MAX_SERIES)) {
+        snprintf(msg, cap, "series is a list of at most %d Series Instance UIDs",
+                 ACCESS_MAX_SERIES);
+    } else if (perm && !json_is_null(perm) && !json_is_array(perm)) {
+        snprintf(msg, cap, "permissions is a list: [\"view\"] or [\"view\",\"download\"]");
+    }
+    size_t i;
+    json_t *v;
+    if (!msg[0] && json_is_array(perm)) {
+        json_array_foreach(perm, i, v)
+        {
+            const char *p = json_string_value(v);
+            if (p && strcmp(p, "download") == 0) {
+                sh->download = 1;
+            } else if (!p || strcmp(p, "view") != 0) {
+                snprintf(msg, cap, "unknown permission (view, download)");
+            }
+        }
+    }
+    if (!msg[0] && json_is_array(series)) {
+        json_array_foreach(series, i, v)
+        {
+            const char *u = json_string_value(v);
+            if (!u || !dcm_uid_valid(u, strlen(u))) {
+                snprintf(msg, cap, "series: not a valid Series Instance UID");
+                break;
+            }
+            snprintf(sh->series[sh->n_series++], 65, "%s", u);
+        }
+    }
+    if (msg[0]) {
+        return -1;
+    }
+    snprintf(sh->study, sizeof sh->study, "%s", study);
+    sh->expires = time(NULL) + (time_t)ceil(h * 3600.0);
+    sh->max_opens = json_is_integer(max_opens) ? (long)json_integer_value(max_opens) : 0;
+    *pin = json_string_value(jpin);
+    return 0;
+}
+
 static void
 share_create(http_req *r)
 {
@@ -728,74 +796,22 @@ share_create(http_req *r)
     access_share sh;
     memset(&sh, 0, sizeof sh);
     actor(r, sh.created_by, sizeof sh.created_by);
-    const char *study = jstr(b, "study");
-    json_t *series = json_object_get(b, "series");
-    json_t *hours = json_object_get(b, "expires_in_hours");
-    json_t *max_opens = json_object_get(b, "max_opens");
-    json_t *perm = json_object_get(b, "permissions");
-    json_t *pin = json_object_get(b, "pin");
-    double max_h = (double)r->srv->opts.share_max_days * 24.0;
-    double h = hours && !json_is_null(hours) ? json_number_value(hours) : 168.0;
-    char msg[200] = "";
-    if (!study || !dcm_uid_valid(study, strlen(study))) {
-        snprintf(msg, sizeof msg, "study: a valid Study Instance UID is required");
-    } else if (hours && !json_is_null(hours) && !json_is_number(hours)) {
-        snprintf(msg, sizeof msg, "expires_in_hours is a number");
-    } else if (!(h > 0) || h > max_h || !isfinite(h)) {
-        snprintf(msg, sizeof msg, "expires_in_hours must be above 0 and at most %.0f (%ld days)",
-                 max_h, r->srv->opts.share_max_days);
-    } else if (max_opens && !json_is_null(max_opens) &&
-               (!json_is_integer(max_opens) || json_integer_value(max_opens) < 1 ||
-                json_integer_value(max_opens) > 1000000)) {
-        snprintf(msg, sizeof msg, "max_opens is a whole number from 1 (or absent: unlimited)");
-    } else if (pin && !json_is_null(pin) && !json_is_string(pin)) {
-        snprintf(msg, sizeof msg, "pin is a string of 4 to 12 digits");
-    } else if (series && !json_is_null(series) &&
-               (!json_is_array(series) || json_array_size(series) > ACCESS_MAX_SERIES)) {
-        snprintf(msg, sizeof msg, "series is a list of at most %d Series Instance UIDs",
-                 ACCESS_MAX_SERIES);
-    } else if (perm && !json_is_null(perm) && !json_is_array(perm)) {
-        snprintf(msg, sizeof msg, "permissions is a list: [\"view\"] or [\"view\",\"download\"]");
-    }
-    size_t i;
-    json_t *v;
-    if (!msg[0] && json_is_array(perm)) {
-        json_array_foreach(perm, i, v)
-        {
-            const char *p = json_string_value(v);
-            if (p && strcmp(p, "download") == 0) {
-                sh.download = 1;
-            } else if (!p || strcmp(p, "view") != 0) {
-                snprintf(msg, sizeof msg, "unknown permission (view, download)");
-            }
-        }
-    }
-    if (!msg[0] && json_is_array(series)) {
-        json_array_foreach(series, i, v)
-        {
-            const char *u = json_string_value(v);
-            if (!u || !dcm_uid_valid(u, strlen(u))) {
-                snprintf(msg, sizeof msg, "series: not a valid Series Instance UID");
-                break;
-            }
-            snprintf(sh.series[sh.n_series++], 65, "%s", u);
-        }
-    }
-    if (msg[0]) {
+    const char *pin = NULL;
+    char msg[200];
+    if (http__share_request(b, (double)r->srv->opts.share_max_days * 24.0, &sh, &pin, msg,
+                            sizeof msg) != 0) {
         json_decref(b);
         http__error(r, 400, "%s", msg);
         return;
     }
-    snprintf(sh.study, sizeof sh.study, "%s", study);
+    const char *study = sh.study;
     int rc = store_exists(r->srv->st, sh.study, NULL, &err);
     for (int k = 0; rc == TSR_OK && k < sh.n_series; k++) {
         rc = store_exists(r->srv->st, sh.study, sh.series[k], &err);
     }
-    sh.expires = time(NULL) + (time_t)ceil(h * 3600.0);
-    sh.max_opens = json_is_integer(max_opens) ? (long)json_integer_value(max_opens) : 0;
     char tok[ACCESS_TOKEN_LEN + 1];
     if (rc == TSR_OK) {
-        rc = access_share_create(r->srv->st, &sh, json_string_value(pin), tok, &err);
+        rc = access_share_create(r->srv->st, &sh, pin, tok, &err);
     }
     json_decref(b);
     if (rc != TSR_OK) {
@@ -862,8 +878,8 @@ api_share_open(http_req *r)
     if (!b) {
         return;
     }
-    const char *tok = jstr(b, "token");
-    const char *pin = jstr(b, "pin");
+    const char *tok = http__jstr(b, "token");
+    const char *pin = http__jstr(b, "pin");
     access_share sh;
     int tries = -1;
     char session[ACCESS_TOKEN_LEN + 1];
@@ -1066,7 +1082,9 @@ http__api_handler(struct mg_connection *conn, void *cbdata)
             api_tokens(&r, id[0] ? id : NULL);
         }
     } else if (strcmp(res, "shares") == 0) {
-        if (http__authorize(&r, HTTP_RIGHT_SHARE) == 0) {
+        /* listing: any user or token; creating and revoking: the right to share */
+        int list = strcmp(r.method, "GET") == 0 || strcmp(r.method, "HEAD") == 0;
+        if (http__authorize(&r, list ? HTTP_RIGHT_STAFF : HTTP_RIGHT_SHARE) == 0) {
             api_shares(&r, id[0] ? id : NULL);
         }
     } else if (strcmp(res, "audit") == 0 && !id[0]) {

@@ -53,10 +53,10 @@ typedef struct http_req {
 typedef enum http_right {
     HTTP_RIGHT_READ = 0, /* QIDO, metadata, rendered images, tiles, MPR (a share: its study) */
     HTTP_RIGHT_DOWNLOAD, /* WADO-RS DICOM, raw frames, bulk data (a share: when granted) */
-    HTTP_RIGHT_STATS,    /* /stats, /metrics */
-    HTTP_RIGHT_SHARE,    /* create, list, revoke share links */
-    HTTP_RIGHT_WRITE,    /* STOW-RS */
-    HTTP_RIGHT_ADMIN,    /* users, tokens, audit */
+    HTTP_RIGHT_STAFF, /* any user or token, not a share session: /stats, /metrics, listing links */
+    HTTP_RIGHT_SHARE, /* create, list, revoke share links */
+    HTTP_RIGHT_WRITE, /* STOW-RS */
+    HTTP_RIGHT_ADMIN, /* users, tokens, audit */
 } http_right;
 /* The viewer's Content-Security-Policy: nothing inline, nothing from elsewhere, no framing. */
 #define HTTP_CSP                                                                                   \
@@ -80,6 +80,13 @@ void http__audit_request(http_req *r);
 /* Header lines every response carries (nosniff, no referrer, CSP, no framing). */
 const char *http__security_headers(void);
 int http__api_handler(struct mg_connection *conn, void *cbdata);
+/* A share link request body (POST /api/shares) into *sh (study, series, download, expires,
+ * max_opens) and the PIN (borrowed from b, NULL when none). -1 with msg for what is wrong. */
+typedef struct json_t json_t;
+int http__share_request(json_t *b, double max_hours, access_share *sh, const char **pin, char *msg,
+                        size_t cap);
+/* A string member of a JSON object, or NULL. */
+const char *http__jstr(json_t *o, const char *key);
 
 /* Responses. Every error is JSON: {"status": N, "error": "<reason phrase>", "message": "..."}. */
 void http__error(http_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -237,6 +244,22 @@ int http__tile_addr_parse(http_req *r, const char *rest, http_tile_addr *a);
 
 /* mpr.c: reformats of a series. `res` is "volume" or "mpr"; `rest` the path after it. */
 void http__mpr(http_req *r, const char *res, const char *rest);
+/* The plane parameters of an MPR request (README: plane, position, point, row, col, normal,
+ * up, spacing, slab, interpolation). */
+typedef struct http_mpr_params {
+    int axis; /* rnd_plane_axis, or -1 for oblique */
+    int has_position;
+    double position;
+    int has_point, has_row, has_col, has_normal, has_up;
+    double point[3], row[3], col[3], normal[3], up[3];
+    double spacing;
+    rnd_slab slab;
+    rnd_interp interp;
+} http_mpr_params;
+/* Reads them from the query string; -1 after sending a 400 that names the parameter. */
+int http__mpr_parse(http_req *r, http_mpr_params *m);
+/* The plane they describe through a volume of geometry g (default position: its middle). */
+int http__mpr_plane(const rnd_vol_geom *g, const http_mpr_params *m, rnd_plane *p, tsr_err *err);
 
 /* Handlers (dicomweb.c, stow.c, rendered.c). */
 void http__qido(http_req *r, store_level level);

@@ -144,6 +144,12 @@ http__find_instance(http_imaging *im, store *st, const char *study, const char *
     instance_job j = {st, sop};
     cache_entry *e = NULL;
     int rc = cache_get_or_compute(im->instances, key, (size_t)n, compute_instance, &j, &e, err);
+    if (rc == TSR_ENOTFOUND) {
+        /* worded as for a UID stored elsewhere (below): the answer does not tell them apart */
+        return tsr_err_set(err, TSR_ENOTFOUND, "no instance %s%s%s%s%s", sop,
+                           series ? " in series " : "", series ? series : "",
+                           study ? " of study " : "", study ? study : "");
+    }
     if (rc != TSR_OK) {
         return rc;
     }

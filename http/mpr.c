@@ -418,17 +418,6 @@ volume_get_pooled(http_req *r, cache_entry **out, tsr_err *err)
 
 /* ---------------------------------------------------------------- plane parameters */
 
-typedef struct mpr_params {
-    int axis; /* rnd_plane_axis, or -1 for oblique */
-    int has_position;
-    double position;
-    int has_point, has_row, has_col, has_normal, has_up;
-    double point[3], row[3], col[3], normal[3], up[3];
-    double spacing;
-    rnd_slab slab;
-    rnd_interp interp;
-} mpr_params;
-
 static const char *const k_mpr_known[] = {"plane", "position", "point",  "row",
                                           "col",   "normal",   "up",     "spacing",
                                           "slab",  "interpolation", NULL};
@@ -466,9 +455,8 @@ parse_number(const char *s, double *out)
     return 0;
 }
 
-/* Reads the plane parameters; -1 after sending a 400 that names the parameter. */
-static int
-parse_mpr(http_req *r, mpr_params *m)
+int
+http__mpr_parse(http_req *r, http_mpr_params *m)
 {
     memset(m, 0, sizeof *m);
     m->axis = RND_AXIS_AXIAL;
@@ -573,14 +561,14 @@ parse_mpr(http_req *r, mpr_params *m)
     return 0;
 }
 
-/* The plane of `m` through volume `hv`. */
-static int
-make_plane(const http_volume *hv, const mpr_params *m, rnd_plane *p, tsr_err *err)
+int
+http__mpr_plane(const rnd_vol_geom *g, const http_mpr_params *m, rnd_plane *p, tsr_err *err)
 {
-    const rnd_vol_geom *g = rnd_volume_geom(hv->vol);
+    rnd_vol_summary sum;
+    rnd_vol_geom_summary(g, &sum);
     double mid[3];
     for (int i = 0; i < 3; i++) {
-        mid[i] = 0.5 * (hv->sum.extent_min[i] + hv->sum.extent_max[i]);
+        mid[i] = 0.5 * (sum.extent_min[i] + sum.extent_max[i]);
     }
     if (m->axis >= 0) {
         /* the axis normal to the plane: z for axial, y for coronal, x for sagittal */
@@ -597,7 +585,8 @@ make_plane(const http_volume *hv, const mpr_params *m, rnd_plane *p, tsr_err *er
 
 /* The plane and slab as text: the part of cache keys and ETags that is geometry. */
 static void
-plane_key(const http_volume *hv, const rnd_plane *p, const mpr_params *m, char *out, size_t cap)
+plane_key(const http_volume *hv, const rnd_plane *p, const http_mpr_params *m, char *out,
+          size_t cap)
 {
     snprintf(out, cap,
              "%zu|%s|%.17g,%.17g,%.17g|%.17g,%.17g,%.17g|%.17g,%.17g,%.17g|%.17g|%ux%u|%.17g,%d|%d",
@@ -641,7 +630,7 @@ reformat_info(const http_volume *hv, const rnd_plane *p, const rnd_frame *f, rnd
 
 typedef struct mpr_call {
     http_req *r;
-    mpr_params m;
+    http_mpr_params m;
     http_render_params p; /* rendered: window, viewport, quality, format */
     http_tile_addr t;     /* tiles: window, format, quality, level, col, row */
     int tile;             /* a tile, not .../mpr/rendered */
@@ -852,7 +841,7 @@ vec_json(const double v[3])
 
 typedef struct plane_call {
     http_req *r;
-    const mpr_params *m;
+    const http_mpr_params *m;
     rnd_plane plane;
     char key[1024];
     tsr_err *err;
@@ -869,7 +858,7 @@ run_plane(void *user)
         return rc;
     }
     const http_volume *hv = cache_entry_data(ve);
-    rc = make_plane(hv, c->m, &c->plane, c->err);
+    rc = http__mpr_plane(rnd_volume_geom(hv->vol), c->m, &c->plane, c->err);
     if (rc == TSR_OK && c->m->slab.thickness_mm > 0) {
         /* refuse an impossible slab now, not after the image was promised */
         rnd_frame *probe = NULL;
@@ -891,7 +880,7 @@ run_plane(void *user)
 }
 
 static void
-send_geometry(http_req *r, const mpr_params *m, const rnd_plane *p)
+send_geometry(http_req *r, const http_mpr_params *m, const rnd_plane *p)
 {
     double normal[3] = {p->row[1] * p->col[2] - p->row[2] * p->col[1],
                         p->row[2] * p->col[0] - p->row[0] * p->col[2],
@@ -948,7 +937,7 @@ send_encoded_mpr(http_req *r, mpr_call *c, const char *ctype)
 }
 
 static mpr_call *
-call_new(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *pkey)
+call_new(http_req *r, const http_mpr_params *m, const rnd_plane *plane, const char *pkey)
 {
     mpr_call *c = calloc(1, sizeof *c);
     if (!c) {
@@ -963,7 +952,7 @@ call_new(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *p
 }
 
 static void
-send_rendered(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *pkey)
+send_rendered(http_req *r, const http_mpr_params *m, const rnd_plane *plane, const char *pkey)
 {
     static const char *const offered[] = {"image/jpeg", "image/png"};
     int chosen;
@@ -995,7 +984,7 @@ send_rendered(http_req *r, const mpr_params *m, const rnd_plane *plane, const ch
 
 /* One tile of the plane's pyramid: .../mpr/tiles/{window}/{quality}/{level}/{col}/{row}.{ext} */
 static void
-send_tile(http_req *r, const mpr_params *m, const rnd_plane *plane, const char *pkey,
+send_tile(http_req *r, const http_mpr_params *m, const rnd_plane *plane, const char *pkey,
           const char *rest)
 {
     mpr_call *c = call_new(r, m, plane, pkey);
@@ -1113,8 +1102,8 @@ http__mpr(http_req *r, const char *res, const char *rest)
                     ".../mpr/tiles");
         return;
     }
-    mpr_params m;
-    if (parse_mpr(r, &m) != 0) {
+    http_mpr_params m;
+    if (http__mpr_parse(r, &m) != 0) {
         return;
     }
     tsr_err err = {0};

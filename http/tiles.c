@@ -529,7 +529,7 @@ http__stats_handler(struct mg_connection *conn, void *cbdata)
     http__req_init(&r, conn, cbdata);
     const char *uri = r.ri->local_uri_raw ? r.ri->local_uri_raw : r.ri->local_uri;
     int prom = strcmp(uri, "/metrics") == 0;
-    if (http__authorize(&r, HTTP_RIGHT_STATS) != 0) {
+    if (http__authorize(&r, HTTP_RIGHT_STAFF) != 0) {
         return 1;
     }
     char *text = NULL;

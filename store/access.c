@@ -364,6 +364,15 @@ access_audit_add(store *s, const char *actor, const char *client, const char *ac
     snprintf(row.action, sizeof row.action, "%s", action ? action : "");
     snprintf(row.target, sizeof row.target, "%s", target ? target : "");
     row.status = status;
+    /* printable ASCII only: what a client sent must not break the log's JSON (UTF-8) export */
+    char *fields[] = {row.actor, row.client, row.action, row.target};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        for (char *c = fields[f]; *c; c++) {
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+                *c = '?';
+            }
+        }
+    }
     pthread_mutex_lock(&a->mu);
     if (a->q.n == a->q.cap) {
         size_t cap = a->q.cap ? a->q.cap * 2 : 64;
@@ -694,8 +703,9 @@ session_insert(sqlite3 *db, const char *kind, const char *subject, long ttl, cha
     uint8_t h[32];
     new_token(token_out, h);
     int64_t now = (int64_t)time(NULL);
-    /* expired sessions go as new ones come */
-    run(db, "DELETE FROM sessions WHERE expires <= ?", 0, NULL, "i", now);
+    /* expired sessions go as new ones come (a week late: until then a share session can
+     * still be told that its link expired) */
+    run(db, "DELETE FROM sessions WHERE expires <= ?", 0, NULL, "i", now - 7 * 86400);
     return run(db, "INSERT INTO sessions(hash,kind,subject,created,expires) VALUES(?,?,?,?,?)", 0,
                err, "bttii", h, kind, subject, now, now + (int64_t)ttl);
 }
@@ -769,7 +779,7 @@ access_session_get(store *s, const char *token, access_principal *out, tsr_err *
              "SELECT s.kind, s.subject, s.expires, u.role, %s FROM sessions s"
              " LEFT JOIN users u ON s.kind='user' AND u.name=s.subject"
              " LEFT JOIN shares sh ON s.kind='share' AND sh.id=s.subject"
-             " WHERE s.hash=? AND s.expires > ?",
+             " WHERE s.hash=? AND (s.expires > ? OR s.kind='share')",
              "sh.id, sh.study, sh.series, sh.download, sh.pin_hash <> '', sh.max_opens, sh.opens,"
              " sh.pin_failures, sh.created, sh.created_by, sh.expires, sh.revoked");
     sqlite3 *db = store__reader(s);
@@ -796,7 +806,11 @@ access_session_get(store *s, const char *token, access_principal *out, tsr_err *
                     out->share.state = ACCESS_SHARE_ACTIVE;
                 }
                 snprintf(out->id, sizeof out->id, "%s", out->share.id);
-                rc = TSR_OK;
+                /* a share session outlives its own expiry only to say why the link no longer
+                 * works (revoked, expired, locked); an active link's session has just ended */
+                rc = out->share.state != ACCESS_SHARE_ACTIVE || out->expires > now
+                         ? TSR_OK
+                         : tsr_err_set(err, TSR_ENOTFOUND, "no such session");
             }
         }
     }

@@ -347,8 +347,11 @@ test_share_expiry_and_scope(void **state)
     assert_false(access_share_covers(&out, STUDY "1", NULL));
     access_principal p;
     assert_int_equal(access_session_get(fx->s, sess, &p, &err), TSR_OK);
+    assert_int_equal(p.share.state, ACCESS_SHARE_ACTIVE);
     sleep(2);
-    assert_int_equal(access_session_get(fx->s, sess, &p, &err), TSR_ENOTFOUND);
+    /* the session is still found, so that its requests can be told why they fail */
+    assert_int_equal(access_session_get(fx->s, sess, &p, &err), TSR_OK);
+    assert_int_equal(p.share.state, ACCESS_SHARE_EXPIRED);
 
     /* listing, per study: both links, with their states */
     char got[256] = "";
