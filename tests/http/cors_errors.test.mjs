@@ -6,7 +6,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import { useServer, client, demo, multipartBody, assertJsonError, warningOf, first, value, T } from './harness.mjs';
+import { useServer, client, demo, multipartBody, assertJsonError, warningOf, first, value, T, authHeaders } from './harness.mjs';
 import { syntheticInstance } from './dicom.mjs';
 
 const ALLOWED = 'https://a.example';
@@ -219,7 +219,7 @@ describe('STOW-RS outcomes and connections', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const sockets = new Set();
     const send = (path, { method = 'GET', headers = {}, body } = {}) => new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: srv.port, path, method, headers, agent }, (res) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, path, method, headers: { ...authHeaders(srv), ...headers }, agent }, (res) => {
         sockets.add(res.socket);
         const ch = [];
         res.on('data', (x) => ch.push(x));

@@ -4,7 +4,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import XHR2 from 'xhr2';
-import { useServer, demo, first, value, uidsOf, T } from './harness.mjs';
+import { useServer, demo, first, value, uidsOf, T, authHeaders } from './harness.mjs';
 import { readUids, nativePixelData, isJpeg, isPng, pngSize, jpegSize } from './dicom.mjs';
 
 // dicomweb-client creates XMLHttpRequest objects from the global scope.
@@ -30,7 +30,8 @@ describe('dicomweb-client', () => {
 
   before(async () => {
     d = await demo();
-    client = new DICOMwebClient({ url: srv.base, verbose: false });
+    // the server's admin token on every request (access control)
+    client = new DICOMwebClient({ url: srv.base, verbose: false, headers: authHeaders(srv) });
     files.ct = d.ct.slice(0, 5);
     files.cr = d.cr[0];
     files.us = d.us[0];

@@ -1,13 +1,22 @@
 // harness.mjs: starts and stops `tessera serve` for the HTTP integration tests, and the HTTP
 // helpers they share (raw requests, STOW-RS bodies, multipart parsing, DICOM JSON access).
 //
+// Access control: every server started here gets its own random admin token in the environment
+// variable TESSERA_ADMIN_TOKEN (server.token), and request()/client()/stow() send
+// `Authorization: Bearer <token>` to that server by default. To send no credential or another
+// one: the option {auth: false}, {auth: '<bearer token>'}, or an explicit Authorization or Cookie
+// header (either one turns the default off). server.adminPassword is the password of the user
+// "admin" that the server prints at the first start of a data directory.
+//
 // Environment:
 //   TESSERA_BIN    the tessera executable (default ../../build/tessera from this folder)
 //   TSR_DICOM_DIR  the shared DICOM corpus (default ../../../shared/dicom from this folder)
 //   CI             when set, a missing corpus fails the tests that need it instead of skipping
 import { spawn, execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,15 +107,55 @@ export function demo() {
 
 // ---------------------------------------------------------------- the server
 
-const LISTEN_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)\/ +\(DICOMweb at (http:\/\/127\.0\.0\.1:\d+\/dicomweb)\)/;
+// http:// or, with --tls-cert, https://
+export const LISTEN_RE = /listening on (https?):\/\/127\.0\.0\.1:(\d+)\/ +\(DICOMweb at (https?:\/\/127\.0\.0\.1:\d+\/dicomweb)\)/;
+// `... password PASSWORD (shown once)`, also with more words inside the parentheses
+export const ADMIN_PASSWORD_RE = /tessera: first start: user "admin" created with password (\S+) \(shown once\b/;
 
-// Starts `tessera serve --data DATADIR --listen 127.0.0.1:0 ...extraArgs` and resolves once it
-// prints its listening line. The returned object: {port, origin, base, dataDir, proc, stdout(),
-// stderr(), stop(), kill()}.
-export async function startServer({ dataDir = tempDir('tessera-data-'), args = [], timeoutMs = 30000 } = {}) {
+// A fresh random secret: 32 random bytes, base64url (43 characters).
+export function randomToken() {
+  return crypto.randomBytes(32).toString('base64url');
+}
+
+// origin -> the admin token of the harness-started server listening there (the default
+// credential of request()).
+const tokenOfOrigin = new Map();
+// data dir -> the admin password printed at its first start (restarts print none).
+const adminPasswordOfDir = new Map();
+
+// Makes request() send `Authorization: Bearer <token>` to origin by default (servers started
+// some other way than startServer, e.g. under prlimit). token null: forget the origin.
+export function registerToken(origin, token) {
+  if (token) tokenOfOrigin.set(origin, token);
+  else tokenOfOrigin.delete(origin);
+}
+
+// The headers that carry a server's admin token, for clients other than request() (raw
+// http.request, the dicomweb-client package, ...).
+export function authHeaders(server) {
+  const token = server?.token ?? tokenOfOrigin.get(server?.origin);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// Environment for a `tessera serve` child process with the given admin token.
+export function serverEnv(token, env = {}) {
+  const e = { ...process.env, ...env };
+  delete e.TESSERA_ADMIN_TOKEN;
+  if (token) e.TESSERA_ADMIN_TOKEN = token;
+  return e;
+}
+
+// Starts `tessera serve --data DATADIR --listen 127.0.0.1:0 ...extraArgs` with a random admin
+// token (TESSERA_ADMIN_TOKEN; `token: null` starts it without one) and resolves once it prints
+// its listening line. The returned object: {port, origin, base, scheme, dataDir, token,
+// adminPassword, proc, stdout(), stderr(), stop(), kill()}. adminPassword is the password
+// printed at the first start of dataDir (also remembered for later servers on the same
+// dataDir), or null when this process never saw it.
+export async function startServer({ dataDir = tempDir('tessera-data-'), args = [], timeoutMs = 30000, token = randomToken(), env = {} } = {}) {
   requireBinary();
   const proc = spawn(TESSERA_BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: serverEnv(token, env),
   });
   let out = '';
   let err = '';
@@ -138,12 +187,26 @@ export async function startServer({ dataDir = tempDir('tessera-data-'), args = [
       reject(e);
     });
   });
-  const port = Number(m[1]);
+  const scheme = m[1];
+  const port = Number(m[2]);
+  const origin = `${scheme}://127.0.0.1:${port}`;
+  registerToken(origin, token);
+  exited.then(() => { if (tokenOfOrigin.get(origin) === token) tokenOfOrigin.delete(origin); });
+  const dirKey = path.resolve(dataDir);
   const server = {
     port,
-    origin: `http://127.0.0.1:${port}`,
-    base: m[2],
+    scheme,
+    origin,
+    base: m[3],
     dataDir,
+    token,
+    // The first-start password: in stdout (before or after the listening line), else the one
+    // an earlier server printed for this data dir.
+    get adminPassword() {
+      const pm = ADMIN_PASSWORD_RE.exec(out);
+      if (pm) adminPasswordOfDir.set(dirKey, pm[1]);
+      return adminPasswordOfDir.get(dirKey) ?? null;
+    },
     proc,
     stdout: () => out,
     stderr: () => err,
@@ -174,7 +237,8 @@ export function useServer(opts = {}) {
   const ctx = {};
   before(async () => {
     const o = typeof opts === 'function' ? await opts() : opts;
-    Object.assign(ctx, await startServer(o));
+    // copies the adminPassword getter as a getter
+    Object.defineProperties(ctx, Object.getOwnPropertyDescriptors(await startServer(o)));
   });
   after(async () => {
     if (!ctx.stop) return;
@@ -198,12 +262,33 @@ export function assertNoSanitizerReport(server) {
 // ---------------------------------------------------------------- HTTP
 
 const agent = new http.Agent({ keepAlive: false });
+// https:// servers of the tests use self-signed certificates
+const tlsAgent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
 
-// A raw HTTP request. `target` is an absolute URL or a path (then `server` gives the origin).
-// The path is sent exactly as given (no normalisation). Resolves {status, headers, body
-// (Buffer), text(), json()}; a response that arrives before the request body is fully sent
-// (e.g. 413) is still returned.
-export function request(target, { method = 'GET', headers = {}, body = null, origin, timeoutMs = 120000 } = {}) {
+const hasHeader = (h, name) => Object.keys(h).some((k) => k.toLowerCase() === name);
+
+// The request headers with the credential that `auth` asks for (see the top of this file):
+// undefined/true: defaultToken, else the admin token of the harness-started server at `origin`,
+// unless headers already carry an Authorization or Cookie header; false: none; a string: that
+// bearer token.
+export function withAuth(headers, origin, auth, defaultToken) {
+  const h = { ...headers };
+  if (auth === false || hasHeader(h, 'authorization')) return h;
+  if (typeof auth === 'string') {
+    h.Authorization = `Bearer ${auth}`;
+    return h;
+  }
+  if (hasHeader(h, 'cookie')) return h;
+  const token = defaultToken ?? tokenOfOrigin.get(origin);
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+// A raw HTTP(S) request. `target` is an absolute URL or a path (then `origin` gives the origin).
+// The path is sent exactly as given (no normalisation). `auth`: see withAuth (by default the
+// harness server's admin token; `defaultToken` replaces that default). Resolves {status, headers, body (Buffer), text(), json()}; a
+// response that arrives before the request body is fully sent (e.g. 413) is still returned.
+export function request(target, { method = 'GET', headers = {}, body = null, origin, timeoutMs = 120000, auth, defaultToken } = {}) {
   let url;
   let pathPart;
   if (/^https?:\/\//.test(target)) {
@@ -215,12 +300,13 @@ export function request(target, { method = 'GET', headers = {}, body = null, ori
     pathPart = target;
   }
   return new Promise((resolve, reject) => {
-    const h = { ...headers };
+    const h = withAuth(headers, url.origin, auth, defaultToken);
     if (body != null && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length' || k.toLowerCase() === 'transfer-encoding')) {
       h['Content-Length'] = String(Array.isArray(body) ? body.reduce((n, c) => n + c.length, 0) : body.length);
     }
-    const req = http.request(
-      { host: url.hostname, port: url.port, path: pathPart, method, headers: h, agent, insecureHTTPParser: false },
+    const tls = url.protocol === 'https:';
+    const req = (tls ? https : http).request(
+      { host: url.hostname, port: url.port, path: pathPart, method, headers: h, agent: tls ? tlsAgent : agent, insecureHTTPParser: false },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -267,18 +353,59 @@ function wrapResponse(status, headers, body, rawHeaders) {
 }
 
 // Bound helpers for one server: get(path, headers), json(path) (asserts 200 and DICOM JSON).
-export function client(server) {
-  const get = (p, headers = {}) => request(p, { origin: server.origin, headers });
+// Requests carry the server's admin token unless `defaults` say otherwise: {auth} as for
+// request() (false: no credential; a string: that bearer token) and {headers} added to every
+// request (e.g. {Cookie: 'tsr_session=...'}).
+export function client(server, { auth, headers: dh = {} } = {}) {
+  const defaultToken = server.token ?? undefined;
+  const get = (p, headers = {}) => request(p, { origin: server.origin, headers: { ...dh, ...headers }, auth, defaultToken });
   return {
     get,
-    request: (p, o = {}) => request(p, { origin: server.origin, ...o }),
+    request: (p, o = {}) => request(p, { origin: server.origin, auth, defaultToken, ...o, headers: { ...dh, ...(o.headers || {}) } }),
     async json(p, { status = 200, headers = { Accept: 'application/dicom+json' } } = {}) {
       const r = await get(p, headers);
       assert.equal(r.status, status, `GET ${p}: status ${r.status}: ${r.text().slice(0, 500)}`);
       return r.json();
     },
-    stow: (files, o = {}) => stow(server, files, o),
+    stow: (files, o = {}) => stow(server, files, { auth, ...o, headers: { ...dh, ...(o.headers || {}) } }),
   };
+}
+
+// ---------------------------------------------------------------- sessions
+
+// The `tsr_session=VALUE` pair of a response's Set-Cookie (for a Cookie header), or null.
+export function sessionCookie(r) {
+  const sc = [].concat(r.headers['set-cookie'] || []);
+  for (const c of sc) {
+    const m = /^\s*(tsr_session=[^;]*)/.exec(c);
+    if (m) return m[1];
+  }
+  return null;
+}
+
+// POST /api/login as a user (no other credential sent). Resolves {r (the response), cookie
+// ('tsr_session=...' or null)}. Default: the user admin with the server's first-start password.
+export async function login(server, { username = 'admin', password = server.adminPassword, headers = {} } = {}) {
+  const r = await request('/api/login', {
+    origin: server.origin,
+    method: 'POST',
+    auth: false,
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: Buffer.from(JSON.stringify({ username, password })),
+  });
+  return { r, cookie: r.status === 200 ? sessionCookie(r) : null };
+}
+
+// POST /api/share/open with a share token (and PIN). Resolves {r, cookie} like login().
+export async function openShare(server, token, { pin, headers = {} } = {}) {
+  const r = await request('/api/share/open', {
+    origin: server.origin,
+    method: 'POST',
+    auth: false,
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: Buffer.from(JSON.stringify(pin === undefined ? { token } : { token, pin })),
+  });
+  return { r, cookie: r.status === 200 ? sessionCookie(r) : null };
 }
 
 // ---------------------------------------------------------------- multipart
@@ -299,7 +426,7 @@ export function multipartBody(buffers, { boundary = randomBoundary(), partType =
 }
 
 // STOW-RS of the given files (paths or Buffers) in one request.
-export async function stow(server, files, { path: p = '/dicomweb/studies', headers = {} } = {}) {
+export async function stow(server, files, { path: p = '/dicomweb/studies', headers = {}, auth } = {}) {
   const buffers = files.map((f) => (Buffer.isBuffer(f) ? f : fs.readFileSync(f)));
   const mp = multipartBody(buffers);
   const r = await request(p, {
@@ -308,6 +435,8 @@ export async function stow(server, files, { path: p = '/dicomweb/studies', heade
     headers: { 'Content-Type': mp.contentType, Accept: 'application/dicom+json', 'Content-Length': String(mp.length), ...headers },
     body: mp.body,
     timeoutMs: 300000,
+    auth,
+    defaultToken: server.token ?? undefined,
   });
   return r;
 }

@@ -2,6 +2,8 @@
 // the viewer (served from another origin, so CORS is exercised) opens the mammogram's info.json
 // (the demo CT without the corpus), loads JPEG tiles from /iiif/3/, draws a non-blank canvas,
 // requests deeper levels when zoomed, and the window in the identifier changes the pixels.
+// The browser sends the server's admin token (Authorization: Bearer, the browser context's
+// extraHTTPHeaders), as an application embedding OpenSeadragon with an API token would.
 //
 // Needs /usr/bin/chromium (Debian package `chromium`; never downloaded): skips without it,
 // fails when CI is set. Override with CHROMIUM_BIN. Writes a screenshot to /tmp/osd.png.
@@ -132,7 +134,11 @@ describe('OpenSeadragon over IIIF in Chromium', suiteOpts, () => {
       headless: true,
       args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'],
     });
-    page = await browser.newPage({ viewport: { width: 800, height: 600 }, deviceScaleFactor: 1 });
+    assert.ok(srv.token, 'the harness gives the server an admin token');
+    page = await browser.newPage({
+      viewport: { width: 800, height: 600 }, deviceScaleFactor: 1,
+      extraHTTPHeaders: { Authorization: `Bearer ${srv.token}` },
+    });
     page.on('response', (r) => {
       if (r.url().includes('/iiif/3/')) {
         responses.push({ url: r.url(), status: r.status(), type: r.headers()['content-type'] || '', acao: r.headers()['access-control-allow-origin'] });

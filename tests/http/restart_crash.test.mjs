@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import {
-  startServer, assertNoSanitizerReport, client, stow, demo, tempDir, listFiles, parseMultipart, multipartBody, first, uidsOf, T,
+  startServer, authHeaders, assertNoSanitizerReport, client, stow, demo, tempDir, listFiles, parseMultipart, multipartBody, first, uidsOf, T,
 } from './harness.mjs';
 import { readUids } from './dicom.mjs';
 
@@ -90,7 +90,7 @@ describe('restart and crash', () => {
       const half = Math.floor(whole.length / 2);
       const req = http.request({
         host: '127.0.0.1', port: s.port, path: '/dicomweb/studies', method: 'POST',
-        headers: { 'Content-Type': mp.contentType, 'Content-Length': String(whole.length), Accept: 'application/dicom+json' },
+        headers: { ...authHeaders(s), 'Content-Type': mp.contentType, 'Content-Length': String(whole.length), Accept: 'application/dicom+json' },
       });
       const outcome = new Promise((resolve) => {
         req.on('response', (res) => resolve({ status: res.statusCode }));

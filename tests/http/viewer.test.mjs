@@ -7,7 +7,8 @@
 // area and mean/SD (in HU) are checked against values computed here from the WADO-RS frame bytes
 // and metadata, the MPR layout (three planes; a click in one moves the others), oblique MPR by
 // rotating the crosshair (oblique requests, consistent planes, reset to the standard planes),
-// and no console errors. Screenshots go to tests/http/artifacts/ (git-ignored; TSR_ARTIFACTS
+// and no console errors. Each profile first meets the login page (the server requires a
+// credential) and logs in there as the admin. Share links are in share.test.mjs. Screenshots go to tests/http/artifacts/ (git-ignored; TSR_ARTIFACTS
 // overrides).
 //
 // Needs /usr/bin/chromium (Debian package `chromium`; never downloaded): skips without it,
@@ -17,6 +18,23 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { useServer, demo, tempDir, runTessera, IN_CI, TEST_DIR } from './harness.mjs';
+
+// Credentials (access control): the server's admin token (the harness's server.token) for the
+// requests made here, and the admin's first-start password (server.adminPassword, else the line
+// on the server's or the import's stdout) for the login page.
+const PASSWORD_RE = /first start: user "admin" created with password (\S+)/;
+async function adminPassword(s, ...texts) {
+  for (let i = 0; i < 50; i++) {
+    if (s.adminPassword) return s.adminPassword;
+    for (const t of [s.stdout(), ...texts]) {
+      const m = PASSWORD_RE.exec(t || '');
+      if (m) return m[1];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no admin password: neither server.adminPassword nor a first-start line on stdout:\n${s.stdout()}`);
+  return '';
+}
 
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const WEB_ROOT = path.resolve(TEST_DIR, '../../web');
@@ -30,13 +48,16 @@ const PROFILES = [
 ];
 
 describe('the viewer in Chromium', suiteOpts, () => {
+  let importOut = '';
   const srv = useServer(async () => {
     const dataDir = tempDir('tessera-viewer-data-');
     const d = await demo();
     const r = await runTessera(['import', '--data', dataDir, d.dir]);
     assert.equal(r.code, 0, `import: ${r.stdout}${r.stderr}`);
+    importOut = r.stdout;
     return { dataDir, args: ['--web-root', WEB_ROOT] };
   });
+  const auth = () => (srv.token ? { Authorization: `Bearer ${srv.token}` } : {});
 
   let browser;
   before(async () => {
@@ -76,6 +97,20 @@ describe('the viewer in Chromium', suiteOpts, () => {
           // cancelled stale requests are the design; anything else is an error
           if (!/ERR_ABORTED/.test(r.failure()?.errorText || '')) errors.push(`failed: ${r.url()} ${r.failure()?.errorText}`);
         });
+        // Without a session the viewer sends the user to the login page, and back after it.
+        const password = await adminPassword(srv, importOut);
+        await page.goto(`${srv.origin}/`);
+        await page.waitForURL(/\/login\.html$/, { timeout: 20000 });
+        await page.fill('#username', 'admin');
+        await page.fill('#password', password);
+        if (profile.hasTouch) await page.tap('#login-submit');
+        else await page.press('#password', 'Enter');
+        await page.waitForURL((u) => u.pathname === '/', { timeout: 20000 });
+        await page.waitForSelector('#logout-btn:not([hidden])');
+        // the browser logs the 401 of GET /api/me before the login; nothing else may have failed
+        const unexpected = errors.filter((e) => !/\/api\/me\b/.test(e) && !/status of 401/.test(e));
+        assert.deepEqual(unexpected, [], 'no errors while logging in but the 401 of /api/me');
+        errors.length = 0;
       });
       after(async () => {
         if (page) await page.context().close();
@@ -141,7 +176,7 @@ describe('the viewer in Chromium', suiteOpts, () => {
         await page.waitForSelector('#studies tbody tr');
         assert.equal(await page.$$eval('#studies tbody tr', (r) => r.length), 3);
         // no horizontal page scrolling, on the phone too
-        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll');
+        assert.ok(await page.evaluate((w) => window.innerWidth === w && document.documentElement.scrollWidth <= w, profile.viewport.width), 'no horizontal scroll (a phone widens its layout viewport to the content)');
         await page.selectOption('#search select[name=modality]', 'CT');
         await tap('#search button[type=submit]');
         await page.waitForFunction(() => document.querySelectorAll('#studies tbody tr').length === 1);
@@ -186,7 +221,7 @@ describe('the viewer in Chromium', suiteOpts, () => {
         // orientation markers of an axial slice seen from the feet
         const mk = await page.$$eval(`${vpSel(0)} .mk`, (m) => m.map((x) => `${x.classList[1]}=${x.textContent}`).sort());
         assert.deepEqual(mk, ['bottom=P', 'left=R', 'right=L', 'top=A']);
-        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scroll');
+        assert.ok(await page.evaluate((w) => window.innerWidth === w && document.documentElement.scrollWidth <= w, profile.viewport.width), 'no horizontal scroll (a phone widens its layout viewport to the content)');
         await shot('study');
       });
 
@@ -366,7 +401,7 @@ describe('the viewer in Chromium', suiteOpts, () => {
         const { st, se, imageId } = got[0];
         const [sop, frame] = imageId.split('/');
         const inst = `${srv.origin}/dicomweb/studies/${st}/series/${se}/instances/${sop}`;
-        const meta = (await (await fetch(`${inst}/metadata`)).json())[0];
+        const meta = (await (await fetch(`${inst}/metadata`, { headers: auth() })).json())[0];
         const v = (tag) => meta[tag]?.Value?.[0];
         const rows = v('00280010');
         const cols = v('00280011');
@@ -374,12 +409,12 @@ describe('the viewer in Chromium', suiteOpts, () => {
         const icpt = Number(v('00281052') ?? 0);
         const spacing = meta['00280030'].Value.map(Number);
         assert.equal(v('00280100'), 16);
-        const fr = await fetch(`${inst}/frames/${frame}`, { headers: { Accept: 'application/octet-stream' } });
+        const fr = await fetch(`${inst}/frames/${frame}`, { headers: { Accept: 'application/octet-stream', ...auth() } });
         assert.equal(fr.headers.get('content-type'), 'application/octet-stream');
         const bytes = Buffer.from(await fr.arrayBuffer());
         assert.equal(bytes.length, rows * cols * 2);
         const hu = (i) => (v('00280103') === 1 ? bytes.readInt16LE(i * 2) : bytes.readUInt16LE(i * 2)) * slope + icpt;
-        const pyr = await (await fetch(`${inst}/frames/${frame}/tiles`, { headers: { Accept: 'application/json' } })).json();
+        const pyr = await (await fetch(`${inst}/frames/${frame}/tiles`, { headers: { Accept: 'application/json', ...auth() } })).json();
         for (const [k, m] of got.entries()) {
           // image coordinates (the pyramid's level 0) -> native pixels; pixel centres inside
           const [a, c] = m.pts.map(([x, y]) => [x * (cols / pyr.width), y * (rows / pyr.height)]);
@@ -601,6 +636,19 @@ describe('the viewer in Chromium', suiteOpts, () => {
         // the browser logs the 404 of the unknown study; nothing else
         const unexpected = errors.filter((e) => !e.includes('1.2.3.4') && !/status of 404/.test(e));
         assert.deepEqual(unexpected, [], 'no errors but the 404 of the unknown study');
+      });
+
+      test('Log out ends the session and returns to the login page', async () => {
+        await page.goto(`${srv.origin}/`);
+        await page.waitForSelector('#studies tbody tr');
+        await tap('#logout-btn');
+        await page.waitForURL(/\/login\.html$/, { timeout: 20000 });
+        const me = await page.evaluate(async () => (await fetch('/api/me')).status);
+        assert.equal(me, 401, 'no session after logging out');
+        // the study list needs a login again
+        await page.goto(`${srv.origin}/#/study/1.2.3.4`);
+        await page.waitForURL(/\/login\.html\?next=%2F%23%2Fstudy%2F1\.2\.3\.4$/, { timeout: 20000 });
+        await shot('logged-out');
       });
     });
   }
