@@ -14,6 +14,7 @@
 #   oblique      200 oblique planes (rotated 30 degrees about z) at different points
 #   mip10        200 coronal 10 mm MIP slabs at different positions
 #   tiles        level-0 256 px JPEG tiles of axial planes at 50 positions
+# Every request carries a random admin token (the authenticated path).
 # Environment: BUILD (default /tmp/build-bench), WORK (default /tmp/tessera-bench).
 set -euo pipefail
 
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --slices) SLICES=$2; shift ;;
     --duration) DUR=$2; shift ;;
-    -h | --help) sed -n '3,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '3,18p' "$0"; exit 0 ;;
     *) echo "bench_mpr.sh: unknown option $1" >&2; exit 1 ;;
     esac
     shift
@@ -38,6 +39,8 @@ T=$BUILD/tessera
 GEN=$WORK/mpr-gen-$SLICES
 DATA=$WORK/mpr-store-$SLICES
 PORT=18211
+TOKEN=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n') # the server's admin token
+tcurl() { curl -H "Authorization: Bearer $TOKEN" "$@"; }
 mkdir -p "$WORK"
 if [ ! -f "$GEN/done" ]; then
     rm -rf "$GEN" "$DATA"
@@ -57,7 +60,7 @@ stop() {
 trap stop EXIT
 start() {
     : >"$WORK/mpr-serve.log"
-    "$T" serve --data "$DATA" --listen "127.0.0.1:$PORT" --prefetch 0 >>"$WORK/mpr-serve.log" 2>&1 &
+    TESSERA_ADMIN_TOKEN=$TOKEN "$T" serve --data "$DATA" --listen "127.0.0.1:$PORT" --prefetch 0 >>"$WORK/mpr-serve.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 300); do
         grep -q "listening on" "$WORK/mpr-serve.log" && return 0
@@ -69,7 +72,7 @@ start() {
 
 B=http://127.0.0.1:$PORT/dicomweb
 start
-read -r ST SE < <(curl -sf "$B/series?includefield=0020000D" |
+read -r ST SE < <(tcurl -sf "$B/series?includefield=0020000D" |
     jq -r '.[] | select(.["00201209"].Value[0] > 2) | "\(.["0020000D"].Value[0]) \(.["0020000E"].Value[0])"' | head -1)
 S=/studies/$ST/series/$SE
 echo "== bench_mpr $(date -u +%Y-%m-%dT%H:%M:%SZ)  tessera $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)$(git -C "$SRC" diff --quiet 2>/dev/null || echo '+dirty')"
@@ -80,12 +83,12 @@ times=()
 for i in 1 2 3; do
     stop
     start
-    t=$(curl -sf -o /dev/null -w '%{time_total}' "$B$S/volume")
+    t=$(tcurl -sf -o /dev/null -w '%{time_total}' "$B$S/volume")
     times+=("$t")
 done
 med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
 echo "  volume build (first request of the series, fresh server): median $(awk -v t="$med" 'BEGIN { printf "%.0f ms", t * 1000 }') of ${times[*]} s"
-VJ=$(curl -sf "$B$S/volume")
+VJ=$(tcurl -sf "$B$S/volume")
 zlo=$(jq '.extent.min[2]' <<<"$VJ")
 zhi=$(jq '.extent.max[2]' <<<"$VJ")
 xlo=$(jq '.extent.min[0]' <<<"$VJ")
@@ -100,11 +103,11 @@ awk -v s="$S" -v a="$zlo" -v b="$zhi" 'BEGIN { for (i = 0; i < 50; i++) for (r =
 for sc in sag obl mip tiles; do
     n=$(wc -l <"$WORK/mpr-$sc.urls")
     for c in 1 16; do
-        "$BR" run --base "$B" --urls "$WORK/mpr-$sc.urls" --scenario "mpr-$sc" --conc "$c" \
+        TESSERA_TOKEN=$TOKEN "$BR" run --base "$B" --urls "$WORK/mpr-$sc.urls" --scenario "mpr-$sc" --conc "$c" \
             --requests "$n" --pid "$PID" || true
         stop
         start
-        curl -sf -o /dev/null "$B$S/volume" # the volume is built; the planes are not
+        tcurl -sf -o /dev/null "$B$S/volume" # the volume is built; the planes are not
     done
 done
 stop

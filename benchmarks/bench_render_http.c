@@ -23,6 +23,8 @@
  *               cold scenario uses one pass), else --duration S seconds (default 5).
  *       --pid PID: the server's process; its peak RSS (VmHWM) is reset before the point
  *               (/proc/PID/clear_refs, 5) when allowed and read after it.
+ *       The environment variable TESSERA_TOKEN, when set, is sent as a bearer token with every
+ *       request (Tessera's access control; the scripts set it for Tessera only).
  *   bench_render_http report TSV [--svg FILE] [--peer NAME]
  *       one table of every scenario x concurrency, Tessera and the peer side by side with the
  *       ratio Tessera/peer of requests/s and of p99; the SVG chart (requests/s and p99 against
@@ -591,6 +593,7 @@ static const char k_usage[] =
     "                         [--duration S | --requests N] [--warm] [--mode rotate|window|same]\n"
     "                         [--inm] [--pid PID] [--label NAME] [--tsv FILE] [--accept TYPE]\n"
     "       bench_render_http report TSV [--svg FILE] [--peer NAME]\n"
+    "Environment: TESSERA_TOKEN, a bearer token sent with every request (unset: none).\n"
     "See the comment at the top of bench_render_http.c and benchmarks/bench_render_http.sh.\n";
 
 int

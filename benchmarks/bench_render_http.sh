@@ -28,6 +28,9 @@
 # with the namespace; /proc shows the namespace's pids, for its VmHWM), as in peer_orthanc.sh. Its rendered path is the
 # faster of the DICOMweb plugin's .../rendered and the core REST /instances/{id}/rendered, by a
 # probe at concurrency 1 (window scenarios always use the plugin: only it takes window=).
+# Tessera runs with access control: a random admin token (TESSERA_ADMIN_TOKEN) that every
+# request to it carries (bench_render_http through TESSERA_TOKEN, curl through a header), so the
+# authenticated path is measured; Orthanc gets no token.
 # Environment: BUILD (default /tmp/build-bench), WORK (default /tmp/tessera-bench). Output:
 # WORK/render-<time>.tsv, WORK/render.svg. A benchmark, never a test: nothing here runs in CI.
 set -euo pipefail
@@ -164,7 +167,7 @@ while [ $# -gt 0 ]; do
     --no-j2k) J2K=0 ;;
     --quick) DUR=1.5 ;;
     --duration) DUR=$2; shift ;;
-    -h | --help) sed -n '3,33p' "$0"; exit 0 ;;
+    -h | --help) sed -n '3,35p' "$0"; exit 0 ;;
     *) die "unknown option $1" ;;
     esac
     shift
@@ -202,6 +205,8 @@ fi
 TDATA=$WORK/render-store
 TPORT=18199
 TPID=
+TOKEN=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n') # Tessera's admin token
+tcurl() { curl -H "Authorization: Bearer $TOKEN" "$@"; }
 stop_tessera() {
     if [ -n "$TPID" ]; then
         kill -TERM "$TPID" 2>/dev/null || true
@@ -211,7 +216,8 @@ stop_tessera() {
 }
 start_tessera() { # $1 = cache MB
     : >"$WORK/render-serve.log"
-    "$T" serve --data "$TDATA" --listen "127.0.0.1:$TPORT" --cache-mb "$1" >>"$WORK/render-serve.log" 2>&1 &
+    TESSERA_ADMIN_TOKEN=$TOKEN "$T" serve --data "$TDATA" --listen "127.0.0.1:$TPORT" --cache-mb "$1" \
+        >>"$WORK/render-serve.log" 2>&1 &
     TPID=$!
     for _ in $(seq 1 300); do
         grep -q "listening on" "$WORK/render-serve.log" && return 0
@@ -241,10 +247,10 @@ start_tessera 512
 TB=http://127.0.0.1:$TPORT/dicomweb
 urls_of() { # description -> rendered URLs of that series
     local q
-    q=$(curl -sf "$TB/series?SeriesDescription=$(printf %s "$1" | jq -sRr @uri)&includefield=0020000D" |
+    q=$(tcurl -sf "$TB/series?SeriesDescription=$(printf %s "$1" | jq -sRr @uri)&includefield=0020000D" |
         jq -r '.[0] | "\(.["0020000D"].Value[0]) \(.["0020000E"].Value[0])"')
     set -- $q
-    curl -sf "$TB/studies/$1/series/$2/instances?includefield=00200013" |
+    tcurl -sf "$TB/studies/$1/series/$2/instances?includefield=00200013" |
         jq -r --arg s "$1" --arg se "$2" 'sort_by(.["00200013"].Value[0]) | .[] |
             "/studies/\($s)/series/\($se)/instances/\(.["00080018"].Value[0])/rendered"'
 }
@@ -259,12 +265,12 @@ for s in "${SETS[@]}"; do
 done
 if [ -f "$MAMMO" ]; then
     : >"$WORK/tiles.urls"
-    mi=$(curl -sf "$TB/series?includefield=0020000D" | jq -r '.[] | select(.["00080060"].Value[0] != "CT") |
+    mi=$(tcurl -sf "$TB/series?includefield=0020000D" | jq -r '.[] | select(.["00080060"].Value[0] != "CT") |
         "\(.["0020000D"].Value[0]) \(.["0020000E"].Value[0])"' | head -1)
     set -- $mi
-    mi=$(curl -sf "$TB/studies/$1/series/$2/instances" | jq -r --arg s "$1" --arg se "$2" \
+    mi=$(tcurl -sf "$TB/studies/$1/series/$2/instances" | jq -r --arg s "$1" --arg se "$2" \
         '.[0] | "/studies/\($s)/series/\($se)/instances/\(.["00080018"].Value[0])"')
-    pj=$(curl -sf "$TB$mi/frames/1/tiles")
+    pj=$(tcurl -sf "$TB$mi/frames/1/tiles")
     tw=$(jq .width <<<"$pj") th=$(jq .height <<<"$pj") ts=$(jq .tileSize <<<"$pj")
     for l in 0 1 2; do
         w=$(((tw + (1 << l) - 1) >> l)) h=$(((th + (1 << l) - 1) >> l))
@@ -278,14 +284,16 @@ if [ -f "$MAMMO" ]; then
 fi
 stop_tessera
 
-# ---- Tessera
+# ---- Tessera (bench_render_http sends TESSERA_TOKEN as a bearer token; Orthanc's runs, in the
+# namespace below, do not see it)
 COMMON=(--label tessera --tsv "$TSV" --base "$TB")
+BRT() { TESSERA_TOKEN=$TOKEN "$BR" "$@"; }
 for s in "${SETS[@]}"; do
     sc=cold
     [ "$s" = ct-j2k ] && sc=cold-j2k
     for c in $CONCS; do
         start_tessera 512
-        "$BR" run "${COMMON[@]}" --urls "$WORK/$s.urls" --scenario $sc --conc "$c" \
+        BRT run "${COMMON[@]}" --urls "$WORK/$s.urls" --scenario $sc --conc "$c" \
             --requests "$(wc -l <"$WORK/$s.urls")" --pid "$TPID" || true
         stop_tessera
     done
@@ -295,28 +303,28 @@ for s in "${SETS[@]}"; do
     sc=window
     [ "$s" = ct-j2k ] && sc=window-j2k
     for c in $CONCS; do
-        "$BR" run "${COMMON[@]}" --urls "$WORK/$s.urls" --scenario $sc --conc "$c" --warm \
+        BRT run "${COMMON[@]}" --urls "$WORK/$s.urls" --scenario $sc --conc "$c" --warm \
             --mode window --duration "$DUR" --pid "$TPID" || true
     done
 done
 for c in $CONCS; do
-    "$BR" run "${COMMON[@]}" --urls "$WORK/ct.urls" --scenario same --conc "$c" --warm --mode same \
+    BRT run "${COMMON[@]}" --urls "$WORK/ct.urls" --scenario same --conc "$c" --warm --mode same \
         --duration "$DUR" --pid "$TPID" || true
 done
 for c in $CONCS; do
-    "$BR" run "${COMMON[@]}" --urls "$WORK/ct.urls" --scenario same-304 --conc "$c" --mode same --inm \
+    BRT run "${COMMON[@]}" --urls "$WORK/ct.urls" --scenario same-304 --conc "$c" --mode same --inm \
         --duration "$DUR" --pid "$TPID" || true
 done
-echo "   tessera cache after the rendered scenarios: $(curl -sf "http://127.0.0.1:$TPORT/stats" | jq -c '[.used_bytes, .budget_bytes, (.caches[] | {(.name): [.hits, .misses, .inserts]})]')"
+echo "   tessera cache after the rendered scenarios: $(tcurl -sf "http://127.0.0.1:$TPORT/stats" | jq -c '[.used_bytes, .budget_bytes, (.caches[] | {(.name): [.hits, .misses, .inserts]})]')"
 stop_tessera
 if [ -s "$WORK/tiles.urls" ]; then
     for mb in 64 512; do
         start_tessera "$mb"
         for c in $CONCS; do
-            "$BR" run "${COMMON[@]}" --urls "$WORK/tiles.urls" --scenario "tiles-${mb}MB" --conc "$c" \
+            BRT run "${COMMON[@]}" --urls "$WORK/tiles.urls" --scenario "tiles-${mb}MB" --conc "$c" \
                 --warm --duration "$DUR" --pid "$TPID" || true
         done
-        echo "   cache after tiles-${mb}MB: $(curl -sf "http://127.0.0.1:$TPORT/stats" | jq -c '[.used_bytes, .budget_bytes, (.caches[] | {(.name): [.hits, .misses, .evictions]})]')"
+        echo "   cache after tiles-${mb}MB: $(tcurl -sf "http://127.0.0.1:$TPORT/stats" | jq -c '[.used_bytes, .budget_bytes, (.caches[] | {(.name): [.hits, .misses, .evictions]})]')"
         stop_tessera
     done
 fi

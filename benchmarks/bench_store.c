@@ -16,6 +16,7 @@
  *                                             QIDO, series metadata
  *   bench_store http --base URL GEN TEST      the same HTTP tests against any server;
  *                                             TEST = stow | load | qido | metadata
+ *                                             (a bearer token from TESSERA_TOKEN when set)
  *   bench_store report TSV                    the comparison table of the rows in TSV
  *
  * Every measuring command appends rows to --tsv FILE (label, section, name, n, median, p90,
@@ -1074,6 +1075,7 @@ bench_metadata(const char *base, const gen_info *gi)
 
 typedef struct tess {
     char dir[4096];
+    char token[65]; /* the admin bearer token every request carries (the authenticated path) */
     store *st;
     http_server *srv;
 } tess;
@@ -1086,7 +1088,17 @@ tess_open(tess *t, char *base, size_t cap)
     if (store_open(&so, &t->st, &err) != TSR_OK) {
         die("store_open %s: %s", t->dir, err.msg);
     }
-    http_opts ho = {.listen = "127.0.0.1:0"};
+    unsigned char rnd[32];
+    FILE *ur = fopen("/dev/urandom", "rb");
+    if (!ur || fread(rnd, 1, sizeof rnd, ur) != sizeof rnd) {
+        die("cannot read /dev/urandom");
+    }
+    fclose(ur);
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        snprintf(t->token + 2 * i, 3, "%02x", rnd[i]);
+    }
+    hc_set_bearer(t->token);
+    http_opts ho = {.listen = "127.0.0.1:0", .admin_token = t->token};
     if (http_start(&ho, t->st, &t->srv, &err) != TSR_OK) {
         die("http_start: %s", err.msg);
     }
@@ -1136,7 +1148,7 @@ cmd_tessera(const char *gen, const char *work)
     char base[512];
     tess_open(&t, base, sizeof base);
     printf("tessera: in-process server (http_start, 127.0.0.1 port 0, 16 threads, sync on), "
-           "one store for every test\n");
+           "one store for every test, requests with the admin bearer token\n");
     if (want("stow")) {
         bench_stow(base, gen, &gi);
     }

@@ -14,6 +14,8 @@
 # peak; Orthanc's take ~2.2 GB more under /tmp/orthanc-bench) is removed at the end. Results:
 # WORK/results-<time>.tsv and the table printed at the end. Takes about 9 minutes on the 2-core
 # VM (8 without --also-never). A benchmark, never a test: nothing here runs in CI.
+# Tessera's requests carry an admin bearer token (bench_store sets one on its in-process server);
+# Orthanc's none.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --no-peer) PEER=0 ;;
     --also-never) NEVER=(--also-never) ;;
     --quick) IMPORT_RUNS=2 STOW_RUNS=1 QIDO_N=30 META_N=5 ;;
-    -h | --help) sed -n '3,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '3,18p' "$0"; exit 0 ;;
     *) echo "bench_store.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift

@@ -28,9 +28,37 @@ xrealloc(void *p, size_t n)
     return q;
 }
 
+/* "Authorization: Bearer T\r\n", or "" (see hc_set_bearer) */
+static char g_auth[512];
+static int g_auth_set;
+
+void
+hc_set_bearer(const char *token)
+{
+    g_auth[0] = '\0';
+    if (token && token[0]) {
+        if (strlen(token) > sizeof g_auth - 32 || strpbrk(token, "\r\n")) {
+            fprintf(stderr, "httpc: unusable bearer token\n");
+            abort();
+        }
+        snprintf(g_auth, sizeof g_auth, "Authorization: Bearer %s\r\n", token);
+    }
+    g_auth_set = 1;
+}
+
+static const char *
+auth_header(void)
+{
+    if (!g_auth_set) {
+        hc_set_bearer(getenv("TESSERA_TOKEN"));
+    }
+    return g_auth;
+}
+
 int
 hc_init(hc *c, const char *base)
 {
+    auth_header(); /* read the environment before any thread runs */
     memset(c, 0, sizeof *c);
     c->fd = -1;
     if (strncmp(base, "http://", 7) != 0) {
@@ -316,10 +344,11 @@ int
 hc_get_h(hc *c, const char *rel, const char *accept, const char *headers, hc_resp *r)
 {
     char req[4096];
-    int n = snprintf(req, sizeof req,
-                     "GET %s%s HTTP/1.1\r\nHost: %s:%s\r\nAccept: %s\r\n"
-                     "User-Agent: tessera-bench\r\n%s\r\n",
-                     c->prefix, rel, c->host, c->port, accept, headers ? headers : "");
+    int n =
+        snprintf(req, sizeof req,
+                 "GET %s%s HTTP/1.1\r\nHost: %s:%s\r\nAccept: %s\r\n"
+                 "User-Agent: tessera-bench\r\n%s%s\r\n",
+                 c->prefix, rel, c->host, c->port, accept, auth_header(), headers ? headers : "");
     if (n <= 0 || (size_t)n >= sizeof req) {
         return -1;
     }
@@ -366,8 +395,11 @@ hc_stow(hc *c, const char *rel, char **files, const uint64_t *sizes, int n, hc_r
                       "Content-Type: multipart/related; type=\"application/dicom\"; "
                       "boundary=" BOUNDARY "\r\n"
                       "Accept: application/dicom+json\r\nUser-Agent: tessera-bench\r\n"
-                      "Content-Length: %llu\r\n\r\n",
-                      c->prefix, rel, c->host, c->port, (unsigned long long)total);
+                      "%sContent-Length: %llu\r\n\r\n",
+                      c->prefix, rel, c->host, c->port, auth_header(), (unsigned long long)total);
+    if (hn <= 0 || (size_t)hn >= sizeof req) {
+        return -1;
+    }
     if (c->fd < 0 && hc_connect(c) != 0) {
         return -1;
     }

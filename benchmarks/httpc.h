@@ -3,7 +3,9 @@
  *
  * One connection, requests in sequence, Content-Length or chunked responses, request bodies
  * streamed from files with sendfile. Not thread-safe: one hc per thread. Plain TCP only
- * (http://host[:port][/prefix]); a stale keep-alive connection is reopened once per request. */
+ * (http://host[:port][/prefix]); a stale keep-alive connection is reopened once per request.
+ * Every request carries `Authorization: Bearer T` when a token is set: hc_set_bearer, else the
+ * environment variable TESSERA_TOKEN (Tessera's access control; unset for other servers). */
 #ifndef TSR_BENCH_HTTPC_H
 #define TSR_BENCH_HTTPC_H
 
@@ -33,6 +35,10 @@ int hc_init(hc *c, const char *base);
 void hc_close(hc *c);
 void hc_free(hc *c);
 void hc_resp_free(hc_resp *r);
+
+/* The bearer token of every later request of this process (NULL or "": none). Call before the
+ * threads start; without a call, TESSERA_TOKEN from the environment. */
+void hc_set_bearer(const char *token);
 
 /* GET prefix + rel. Returns 0 with r->status set, or -1 (connection failed twice). */
 int hc_get(hc *c, const char *rel, const char *accept, hc_resp *r);

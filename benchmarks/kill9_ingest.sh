@@ -12,6 +12,7 @@
 #   benchmarks/kill9_ingest.sh [TESSERA_BIN] [CYCLES]      (default build/tessera, 100)
 #
 # Exit status 0 when every cycle passed; the last line gives the cycle and acknowledgement counts.
+# Every request carries a random admin token (TESSERA_ADMIN_TOKEN of the server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-build/tessera}")
@@ -22,6 +23,8 @@ work=$(mktemp -d /tmp/tessera-kill9.XXXXXX)
 trap 'rc=$?; kill -9 "${pid:-0}" 2>/dev/null || true; [ $rc = 0 ] && rm -rf "$work" || echo "kept $work"' EXIT
 data=$work/data
 src=$work/src
+TOKEN=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+tcurl() { curl -H "Authorization: Bearer $TOKEN" "$@"; }
 
 "$bin" demo "$src" --ct-slices "${CT_SLICES:-300}" --us-frames 4 >/dev/null
 mapfile -t files < <(find "$src" -name '*.dcm' | sort)
@@ -37,7 +40,7 @@ declare -A acked
 
 start_server() {
     rm -f "$work/out" # else the previous server's port may be read before the redirection
-    "$bin" serve --data "$data" --listen 127.0.0.1:0 --log-level 0 >"$work/out" 2>"$work/err" &
+    TESSERA_ADMIN_TOKEN=$TOKEN "$bin" serve --data "$data" --listen 127.0.0.1:0 --log-level 0 >"$work/out" 2>"$work/err" &
     pid=$!
     for _ in $(seq 200); do
         port=$(sed -nE 's|.*listening on http://127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/out" 2>/dev/null || true)
@@ -52,13 +55,13 @@ check() {
     local n_files n_qido
     [ -z "$(ls -A "$data/tmp")" ] || { echo "kill9: tmp/ not empty after restart"; ls -la "$data/tmp"; exit 1; }
     n_files=$(find "$data/objects" -type f | wc -l)
-    code=$(curl -s -o "$work/qido" -w '%{http_code}' "http://127.0.0.1:$port/dicomweb/instances?limit=1000")
+    code=$(tcurl -s -o "$work/qido" -w '%{http_code}' "http://127.0.0.1:$port/dicomweb/instances?limit=1000")
     n_qido=$(grep -o '"00080018"' "$work/qido" | wc -l || true)
     [ "$code" = 200 ] && [ "$n_files" = "$n_qido" ] ||
         { echo "kill9: $n_files files but $n_qido instances in the index (QIDO status $code)"; head -c 300 "$work/qido"; exit 1; }
     for u in "${!acked[@]}"; do
         read -r st se sop <<<"$u"
-        curl -sf -H 'Accept: application/dicom' -o "$work/got" \
+        tcurl -sf -H 'Accept: application/dicom' -o "$work/got" \
             "http://127.0.0.1:$port/dicomweb/studies/$st/series/$se/instances/$sop" ||
             { echo "kill9: acknowledged $sop is not retrievable"; exit 1; }
         cmp -s "$work/got" "${path_of[$u]}" || { echo "kill9: $sop differs from what was sent"; exit 1; }
@@ -70,7 +73,7 @@ upload_loop() { # uploads files in a random order until killed; logs each acknow
     for i in $(shuf -i 0-$((${#files[@]} - 1))); do
         { printf -- '--%s\r\nContent-Type: application/dicom\r\n\r\n' "$b"; cat "${files[$i]}"
           printf -- '\r\n--%s--\r\n' "$b"; } >"$work/body"
-        code=$(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$work/body" \
+        code=$(tcurl -s -o /dev/null -w '%{http_code}' --data-binary @"$work/body" \
             -H "Content-Type: multipart/related; type=\"application/dicom\"; boundary=$b" \
             "http://127.0.0.1:$port/dicomweb/studies" || true)
         # Written before the next request: whatever is in the log was acknowledged.
