@@ -37,7 +37,5 @@ fuzz_seconds=${TSR_FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
     echo "== fuzzing (libFuzzer, clang, ASan + UBSan; ${fuzz_seconds}s per target) =="
     # Its own build (build-fuzz) and corpus; a crash fails the run and names its reproducer.
-    for t in dicom dataset multipart accept qido iiif http_params config; do
-        ./scripts/fuzz.sh "$t" "$fuzz_seconds"
-    done
+    ./scripts/fuzz.sh all "$fuzz_seconds"
 fi
