@@ -350,6 +350,29 @@ send_json(http_req *r, int status, json_t *j, const char *extra)
     free(s);
 }
 
+/* 204 after a change that succeeded (rc), else its error. */
+static void
+send_done(http_req *r, int rc, const tsr_err *err)
+{
+    if (rc != TSR_OK) {
+        http__error_status(r, rc, err);
+    } else {
+        http__head(r, 204, NULL, -1, NULL);
+    }
+}
+
+/* Sends the array a list function filled (rc its result), or the error it met. */
+static void
+send_list(http_req *r, int rc, json_t *a, const tsr_err *err)
+{
+    if (rc != TSR_OK) {
+        json_decref(a);
+        http__error_status(r, rc, err);
+        return;
+    }
+    send_json(r, 200, a, NULL);
+}
+
 static void
 iso_time(time_t t, char out[32])
 {
@@ -570,13 +593,7 @@ api_users(http_req *r, const char *name)
     tsr_err err = {0};
     if (!name && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)) {
         json_t *a = json_array();
-        int rc = access_user_each(r->srv->st, user_item, a, &err);
-        if (rc != TSR_OK) {
-            json_decref(a);
-            http__error_status(r, rc, &err);
-            return;
-        }
-        send_json(r, 200, a, NULL);
+        send_list(r, access_user_each(r->srv->st, user_item, a, &err), a, &err);
         return;
     }
     if (!name && strcmp(r->method, "POST") == 0) {
@@ -610,12 +627,7 @@ api_users(http_req *r, const char *name)
         if (r->who.kind == ACCESS_K_USER && strcmp(name, r->who.name) == 0) {
             http__error(r, 409, "you cannot delete your own account");
         } else {
-            int rc = access_user_delete(r->srv->st, name, &err);
-            if (rc != TSR_OK) {
-                http__error_status(r, rc, &err);
-            } else {
-                http__head(r, 204, NULL, -1, NULL);
-            }
+            send_done(r, access_user_delete(r->srv->st, name, &err), &err);
         }
         audit(r, "user.delete", name, r->status);
         return;
@@ -642,13 +654,7 @@ api_tokens(http_req *r, const char *id)
     actor(r, who, sizeof who);
     if (!id && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)) {
         json_t *a = json_array();
-        int rc = access_token_each(r->srv->st, token_item, a, &err);
-        if (rc != TSR_OK) {
-            json_decref(a);
-            http__error_status(r, rc, &err);
-            return;
-        }
-        send_json(r, 200, a, NULL);
+        send_list(r, access_token_each(r->srv->st, token_item, a, &err), a, &err);
         return;
     }
     if (!id && strcmp(r->method, "POST") == 0) {
@@ -678,12 +684,7 @@ api_tokens(http_req *r, const char *id)
         return;
     }
     if (id && strcmp(r->method, "DELETE") == 0) {
-        int rc = access_token_revoke(r->srv->st, id, &err);
-        if (rc != TSR_OK) {
-            http__error_status(r, rc, &err);
-        } else {
-            http__head(r, 204, NULL, -1, NULL);
-        }
+        send_done(r, access_token_revoke(r->srv->st, id, &err), &err);
         audit(r, "token.revoke", id, r->status);
         return;
     }
@@ -845,13 +846,7 @@ api_shares(http_req *r, const char *id)
             return;
         }
         json_t *a = json_array();
-        int rc = access_share_each(r->srv->st, have == 1 ? study : NULL, share_item, a, &err);
-        if (rc != TSR_OK) {
-            json_decref(a);
-            http__error_status(r, rc, &err);
-            return;
-        }
-        send_json(r, 200, a, NULL);
+        send_list(r, access_share_each(r->srv->st, have == 1 ? study : NULL, share_item, a, &err), a, &err);
         return;
     }
     if (!id && strcmp(r->method, "POST") == 0) {
@@ -859,12 +854,7 @@ api_shares(http_req *r, const char *id)
         return;
     }
     if (id && strcmp(r->method, "DELETE") == 0) {
-        int rc = access_share_revoke(r->srv->st, id, &err);
-        if (rc != TSR_OK) {
-            http__error_status(r, rc, &err);
-        } else {
-            http__head(r, 204, NULL, -1, NULL);
-        }
+        send_done(r, access_share_revoke(r->srv->st, id, &err), &err);
         audit(r, "share.revoke", id, r->status);
         return;
     }
@@ -1006,13 +996,7 @@ api_audit(http_req *r)
         return;
     }
     json_t *a = json_array();
-    int rc = access_audit_each(r->srv->st, 0, limit, 1, audit_item, a, &err);
-    if (rc != TSR_OK) {
-        json_decref(a);
-        http__error_status(r, rc, &err);
-        return;
-    }
-    send_json(r, 200, a, NULL);
+    send_list(r, access_audit_each(r->srv->st, 0, limit, 1, audit_item, a, &err), a, &err);
 }
 
 static int
