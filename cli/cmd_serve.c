@@ -162,6 +162,11 @@ cli_serve(int argc, char **argv)
     printf("tessera: %s received, finishing requests in flight\n",
            sig == SIGINT ? "SIGINT" : "SIGTERM");
     fflush(stdout);
+    /* requests in handlers (an upload half sent, a render) finish; new ones get 503 */
+    int left = http_drain(srv, 30000);
+    if (left > 0) {
+        printf("tessera: %d request(s) still running after 30 s; stopping anyway\n", left);
+    }
     http_stop(srv);
     store_close(st);
     printf("tessera: stopped\n");

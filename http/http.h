@@ -45,6 +45,10 @@ int http_bootstrap_admin(store *st, char *password_out, size_t cap, tsr_err *err
 /* The first listening port (useful with port 0). */
 int http_port(const http_server *s);
 
+/* Turns new requests away (503, "stopping") and waits up to timeout_ms for the requests in
+ * handlers to finish, uploads included. Returns how many were still running at the timeout. */
+int http_drain(http_server *s, int timeout_ms);
+
 /* Stops accepting, lets in-flight requests finish, and frees the server. NULL: no-op. */
 void http_stop(http_server *s);
 

@@ -27,6 +27,12 @@ struct http_server {
     int port;
     int have_admin_token;
     uint8_t admin_token_hash[32];
+    /* http_drain: requests inside a handler now, and whether new ones are turned away */
+    int inflight, draining;
+    struct http_route {
+        http_server *srv;
+        int (*fn)(struct mg_connection *conn, void *cbdata);
+    } routes[8];
 };
 
 /* One DICOMweb request, parsed from its path. UIDs are validated (digits and dots, 1..64). */

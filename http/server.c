@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -660,6 +661,59 @@ dicomweb_handler(struct mg_connection *conn, void *cbdata)
     return 1;
 }
 
+/* Every handler runs through this: it counts the requests in handlers (http_drain waits for
+ * them) and turns new ones away while the server stops. CivetWeb's own stop would abort a
+ * request's body reads, cutting an upload in flight. */
+static int
+counted_handler(struct mg_connection *conn, void *cbdata)
+{
+    struct http_route *rt = cbdata;
+    http_server *s = rt->srv;
+    __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+    int rc = 1;
+    if (__atomic_load_n(&s->draining, __ATOMIC_SEQ_CST)) {
+        http_req r;
+        http__req_init(&r, conn, s);
+        char body[160];
+        int n = snprintf(body, sizeof body,
+                         "{\"status\":503,\"error\":\"Service Unavailable\",\"message\":\"the "
+                         "server is stopping; try again in a moment\"}\n");
+        http__send(&r, 503, "application/json", body, (size_t)n,
+                   "Retry-After: 5\r\nConnection: close\r\n");
+    } else {
+        rc = rt->fn(conn, s);
+    }
+    __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+    return rc;
+}
+
+static void
+route_add(http_server *s, const char *uri, int (*fn)(struct mg_connection *, void *))
+{
+    for (size_t i = 0; i < sizeof s->routes / sizeof s->routes[0]; i++) {
+        if (!s->routes[i].fn) {
+            s->routes[i].srv = s;
+            s->routes[i].fn = fn;
+            mg_set_request_handler(s->ctx, uri, counted_handler, &s->routes[i]);
+            return;
+        }
+    }
+}
+
+int
+http_drain(http_server *s, int timeout_ms)
+{
+    __atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (__atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST) == 0) {
+            return 0;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST);
+}
+
 static int
 log_message(const struct mg_connection *conn, const char *message)
 {
@@ -813,11 +867,11 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     struct mg_server_port ports[4];
     int np = mg_get_server_ports(s->ctx, 4, ports);
     s->port = np > 0 ? ports[0].port : 0;
-    mg_set_request_handler(s->ctx, "/dicomweb", dicomweb_handler, s);
-    mg_set_request_handler(s->ctx, "/api/", http__api_handler, s);
-    mg_set_request_handler(s->ctx, "/iiif", http__iiif_handler, s);
-    mg_set_request_handler(s->ctx, "/metrics$", http__stats_handler, s);
-    mg_set_request_handler(s->ctx, "/stats$", http__stats_handler, s);
+    route_add(s, "/dicomweb", dicomweb_handler);
+    route_add(s, "/api/", http__api_handler);
+    route_add(s, "/iiif", http__iiif_handler);
+    route_add(s, "/metrics$", http__stats_handler);
+    route_add(s, "/stats$", http__stats_handler);
     *out = s;
     return TSR_OK;
 }

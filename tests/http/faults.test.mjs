@@ -2,11 +2,13 @@
 // (RLIMIT_FSIZE through prlimit; SIGXFSZ ignored so that writes fail with EFBIG as they fail
 // with ENOSPC on a full disk), answers 507 and leaves nothing behind: no partial object, no
 // index row, no temp file, and the index still opens; (b) a damaged or foreign index file stops
-// the server at start with a message naming it. kill -9 cycles during ingest are in
+// the server at start with a message naming it; (c) SIGTERM while an upload is half sent lets it
+// finish (200, stored) before the server exits 0. kill -9 cycles during ingest are in
 // benchmarks/kill9_ingest.sh (too long for every test run).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -154,5 +156,50 @@ describe('faults', () => {
     assert.notEqual(r.code, 0);
     assert.equal(r.signal, null, r.stderr);
     assert.match(r.stderr, /index\.sqlite is not a readable SQLite database/);
+  });
+
+  test('(c) SIGTERM during a slow upload: the upload completes, is stored, and the server exits 0', async () => {
+    const dataDir = tempDir('tessera-drain-');
+    const s = await startServer({ dataDir });
+    const tiny = fs.readFileSync(TINY);
+    const boundary = 'drain0123456789';
+    const head = Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`);
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const body = Buffer.concat([head, tiny, tail]);
+    const answer = new Promise((resolve, reject) => {
+      const req = http.request(`${s.origin}/dicomweb/studies`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+          'Content-Length': body.length, Authorization: `Bearer ${s.token}`, Accept: 'application/dicom+json',
+        },
+      }, (res) => {
+        let b = '';
+        res.on('data', (c) => { b += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body: b }));
+      });
+      req.on('error', reject);
+      // the first half now, SIGTERM, then the rest a second later
+      req.write(body.subarray(0, 300));
+      setTimeout(() => {
+        s.proc.kill('SIGTERM');
+        setTimeout(() => req.end(body.subarray(300)), 1000);
+      }, 300);
+    });
+    const r = await answer;
+    assert.equal(r.status, 200, `the upload in flight at SIGTERM: ${r.status} ${r.body}`);
+    const e = await s.exited;
+    assert.equal(e.code, 0, `exit after SIGTERM: ${JSON.stringify(e)} ${s.stderr()}`);
+    assert.match(s.stdout(), /SIGTERM received, finishing requests in flight[\s\S]*tessera: stopped/);
+    assertNoSanitizerReport(s);
+    // what was acknowledged is there after a restart
+    const s2 = await startServer({ dataDir });
+    try {
+      const all = await client(s2).json('/dicomweb/instances');
+      assert.deepEqual(all.map((o) => o['00080018'].Value[0]), [TINY_UIDS.sop]);
+    } finally {
+      await s2.stop();
+      assertNoSanitizerReport(s2);
+    }
   });
 });
