@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # kill -9 during ingest, in a loop: every cycle starts `tessera serve` on the same data folder,
-# uploads instances one STOW-RS request at a time, kills the server with SIGKILL at a random
-# moment (0.1..1.5 s in), restarts it and checks that
+# uploads instances one STOW-RS request at a time while READERS (default 2) clients read
+# (QIDO, series metadata, rendered frames at random windows of what was acknowledged), kills
+# the server with SIGKILL at a random moment (0.1..1.5 s in), restarts it and checks that
 #   - every instance ever acknowledged (HTTP 200) is retrievable and byte-identical,
 #   - the index and the files agree: as many instances in QIDO as files under objects/,
 #   - tmp/ holds nothing after the restart.
@@ -81,6 +82,19 @@ upload_loop() { # uploads files in a random order until killed; logs each acknow
     done
 }
 
+read_loop() { # reads while the uploads go on (kill -9 under load): QIDO, metadata, rendered frames
+    local n u st se sop
+    while :; do
+        tcurl -s -o /dev/null "http://127.0.0.1:$port/dicomweb/studies" || true
+        n=$(wc -l <"$work/acked")
+        [ "$n" -gt 0 ] || { sleep 0.05; continue; }
+        u=${uids[$(sed -n "$((RANDOM % n + 1))p" "$work/acked")]}
+        read -r st se sop <<<"$u"
+        tcurl -s -o /dev/null "http://127.0.0.1:$port/dicomweb/studies/$st/series/$se/metadata" || true
+        tcurl -s -o /dev/null "http://127.0.0.1:$port/dicomweb/studies/$st/series/$se/instances/$sop/rendered?window=40,$((RANDOM % 1800 + 200))" || true
+    done
+}
+
 t0=$SECONDS
 done_cycles=0
 : >"$work/acked"
@@ -89,12 +103,17 @@ for c in $(seq "$cycles"); do
     check
     upload_loop &
     up=$!
+    readers=()
+    for _ in $(seq "${READERS:-2}"); do
+        read_loop &
+        readers+=($!)
+    done
     sleep "0.$(shuf -i 1-9 -n 1)$(shuf -i 0-9 -n 1)"
     [ $((c % 3)) = 0 ] && sleep 0.6
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
-    kill "$up" 2>/dev/null || true
-    wait "$up" 2>/dev/null || true
+    kill "$up" "${readers[@]}" 2>/dev/null || true
+    wait "$up" "${readers[@]}" 2>/dev/null || true
     while read -r i; do acked["${uids[$i]}"]=1; done <"$work/acked"
     done_cycles=$c
     [ $((SECONDS - t0)) -ge "$max_seconds" ] && break
