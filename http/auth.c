@@ -469,9 +469,11 @@ me_json(const http_req *r)
 static void
 set_cookie(http_req *r, char *out, size_t cap, const char *token, long max_age)
 {
+    /* Secure under our own TLS, and behind a TLS-terminating proxy (--public-url https://...) */
+    int secure = r->ri->is_ssl || strncasecmp(r->srv->public_url, "https://", 8) == 0;
     snprintf(out, cap, "Set-Cookie: " COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict%s; "
              "Max-Age=%ld\r\n",
-             token, r->ri->is_ssl ? "; Secure" : "", max_age);
+             token, secure ? "; Secure" : "", max_age);
 }
 
 /* ---------------------------------------------------------------- QR code */

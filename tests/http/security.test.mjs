@@ -906,3 +906,15 @@ describe('TLS (--tls-cert)', () => {
     assert.ok(!r.data.toString('latin1').includes('00080020') && !r.data.toString('latin1').includes('0020000D'), 'no DICOM JSON over plain HTTP');
   });
 });
+
+describe('behind a TLS-terminating proxy (--public-url https://...)', () => {
+  const srv = useServer(async () => ({ args: ['--public-url', 'https://pacs.example.org/dicomweb'] }));
+
+  test('the session cookie is Secure although this hop is plain HTTP', async () => {
+    const { r } = await login(srv);
+    assert.equal(r.status, 200, r.text());
+    const a = cookieAttrs(r);
+    assert.ok(a.has('Secure'), `Secure: ${a.raw}`);
+    assert.ok(a.has('HttpOnly'), `HttpOnly: ${a.raw}`);
+  });
+});
