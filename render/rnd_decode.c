@@ -22,6 +22,7 @@ typedef enum codec {
     CODEC_RLE,
     CODEC_JPEG8,
     CODEC_J2K,
+    CODEC_JLS,
     CODEC_GDCM,
 } codec;
 
@@ -65,8 +66,9 @@ choose_codec(const rnd_info *info, codec *out, tsr_err *err)
     } else if (ts_is(ts, TS_JPEG_BASELINE) || ts_is(ts, TS_JPEG_EXTENDED)) {
         /* libjpeg-turbo 2.1 decodes 8-bit JPEG only; 12-bit goes through GDCM's IJG build. */
         *out = info->bits_stored <= 8 ? CODEC_JPEG8 : CODEC_GDCM;
-    } else if (ts_is(ts, TS_JPEG_LL14) || ts_is(ts, TS_JPEG_LL14SV1) || ts_is(ts, TS_JPEGLS_LL) ||
-               ts_is(ts, TS_JPEGLS_NEAR)) {
+    } else if (ts_is(ts, TS_JPEGLS_LL) || ts_is(ts, TS_JPEGLS_NEAR)) {
+        *out = CODEC_JLS;
+    } else if (ts_is(ts, TS_JPEG_LL14) || ts_is(ts, TS_JPEG_LL14SV1)) {
         *out = CODEC_GDCM;
     } else if (ts_is(ts, TS_J2K_LL) || ts_is(ts, TS_J2K) || ts_is(ts, TS_J2K_P2_LL) ||
                ts_is(ts, TS_J2K_P2) || ts_is(ts, TS_HTJ2K_LL) || ts_is(ts, TS_HTJ2K_LL_RPCL) ||
@@ -554,6 +556,28 @@ decode_deflate_frame(const rnd_info *info, const uint8_t *data, size_t len, rnd_
     return rc;
 }
 
+/* Interleaves a colour frame a codec wrote as planes (through a copy). */
+static int
+interleave_in_place(rnd_frame *f, tsr_err *err)
+{
+    uint8_t *tmp = malloc(f->bytes);
+    if (!tmp) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory decoding a frame");
+    }
+    memcpy(tmp, f->data, f->bytes);
+    planar_to_interleaved(tmp, f->data, (size_t)f->width * f->height, rnd_type_size(f->type));
+    free(tmp);
+    return TSR_OK;
+}
+
+static int
+decode_jls(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f, tsr_err *err)
+{
+    int planar = 0;
+    int rc = rnd__jls_decode(info, data, len, f, &planar, err);
+    return rc == TSR_OK && planar ? interleave_in_place(f, err) : rc;
+}
+
 /* Decodes through GDCM's codecs straight into the frame; the rare planar output is then
  * reordered through a copy. */
 static int
@@ -563,14 +587,7 @@ decode_gdcm(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f,
     int planar = 0;
     int rc = rnd__gdcm_decode_frame(info, data, len, f->data, f->bytes, &pi, &planar, err);
     if (rc == TSR_OK && f->samples == 3 && planar) {
-        uint8_t *tmp = malloc(f->bytes);
-        if (!tmp) {
-            return tsr_err_set(err, TSR_ENOMEM, "out of memory decoding a frame");
-        }
-        memcpy(tmp, f->data, f->bytes);
-        planar_to_interleaved(tmp, f->data, (size_t)f->width * f->height,
-                              rnd_type_size(f->type));
-        free(tmp);
+        rc = interleave_in_place(f, err);
     }
     if (rc == TSR_OK) {
         /* GDCM's JPEG codecs convert 4:2:2 / YBR to RGB for lossy data and say so. */
@@ -684,6 +701,9 @@ decode_frame(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out, int *app
             break;
         case CODEC_J2K:
             rc = rnd__j2k_decode(info, data, len, r, f, err);
+            break;
+        case CODEC_JLS:
+            rc = decode_jls(info, data, len, f, err);
             break;
         case CODEC_GDCM:
             rc = decode_gdcm(info, data, len, f, err);

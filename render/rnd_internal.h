@@ -112,6 +112,10 @@ int rnd__lut_parse(const rnd__elem *desc, const rnd__elem *data, int first_signe
 
 int rnd__rle_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                     tsr_err *err);
+/* JPEG-LS (lossless, near-lossless) through CharLS. *planar is set when colour samples came out
+ * as planes (interleave mode 0) and still need interleaving. Sets out->photometric. */
+int rnd__jls_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
+                    int *planar, tsr_err *err);
 /* 8-bit JPEG baseline/extended through libjpeg-turbo. Sets out->photometric. */
 int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                       tsr_err *err);

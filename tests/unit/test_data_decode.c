@@ -69,6 +69,60 @@ read_file(const char *rel, size_t *len)
     return buf;
 }
 
+/* JPEG-LS is decoded by CharLS directly (rnd_codec_jls.c) since GDCM's codec leaks on corrupt
+ * streams: on every JPEG-LS file of the corpus (lossless, near-lossless, signed 15-bit, RGB
+ * line-interleaved) the result equals GDCM's decode of the same frame, bit for bit. */
+static void
+jpegls_charls_equals_gdcm(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "color/jpegls_lossless_rgb__JLSL_RGB_ILV1.dcm",
+        "large/cr_monochrome1_jpegls_near__RG1_JLSN.dcm",
+        "syntax/jpegls_lossless__CT1_JLSL.dcm",
+        "syntax/jpegls_lossless_signed15__JLSL_16_15_1_1F.dcm",
+        "syntax/jpegls_near_lossless__CT1_JLSN.dcm",
+    };
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        rnd_dicom *d = NULL;
+        rnd_frame *f = decode(files[k], 0, &d);
+        const rnd_info *info = rnd_dicom_info(d);
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        uint8_t *joined = NULL;
+        tsr_err err = {0};
+        assert_int_equal(rnd__dicom_frame_data(d, 0, &data, &len, &joined, &err), TSR_OK);
+        rnd_frame *g = NULL;
+        assert_int_equal(rnd_frame_alloc(f->width, f->height, f->samples, f->type, &g, &err),
+                         TSR_OK);
+        g->bits_stored = f->bits_stored;
+        g->is_signed = f->is_signed;
+        rnd_photometric pi = info->photometric;
+        int planar = 0;
+        assert_int_equal(rnd__gdcm_decode_frame(info, data, len, g->data, g->bytes, &pi, &planar,
+                                                &err),
+                         TSR_OK);
+        if (planar && g->samples == 3) {
+            size_t px = (size_t)g->width * g->height, bps = rnd_type_size(g->type);
+            uint8_t *tmp = malloc(g->bytes);
+            assert_non_null(tmp);
+            memcpy(tmp, g->data, g->bytes);
+            for (size_t i = 0; i < px; i++) {
+                for (size_t c = 0; c < 3; c++) {
+                    memcpy((uint8_t *)g->data + (i * 3 + c) * bps, tmp + (c * px + i) * bps, bps);
+                }
+            }
+            free(tmp);
+        }
+        rnd__frame_normalize(g);
+        assert_frames_equal(f, g, files[k]);
+        free(joined);
+        rnd_frame_free(f);
+        rnd_frame_free(g);
+        rnd_dicom_close(d);
+    }
+}
+
 /* The NEMA CT1 image in every lossless codec equals its uncompressed original (corpus README). */
 static void
 lossless_ct1_equals_uncompressed(void **state)
@@ -474,6 +528,7 @@ j2k_reduced_decode(void **state)
 
 TSR_TEST_MAIN(
     cmocka_unit_test(lossless_ct1_equals_uncompressed), cmocka_unit_test(j2k_reduced_decode),
+    cmocka_unit_test(jpegls_charls_equals_gdcm),
     cmocka_unit_test(jpegls_near_within_bound), cmocka_unit_test(mr_small_in_every_encoding),
     cmocka_unit_test(rgb_planar_configurations_agree),
     cmocka_unit_test(ybr_full_close_to_rgb_original),
