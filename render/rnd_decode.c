@@ -23,6 +23,7 @@ typedef enum codec {
     CODEC_JPEG8,
     CODEC_J2K,
     CODEC_JLS,
+    CODEC_LJPEG,
     CODEC_GDCM,
 } codec;
 
@@ -69,7 +70,7 @@ choose_codec(const rnd_info *info, codec *out, tsr_err *err)
     } else if (ts_is(ts, TS_JPEGLS_LL) || ts_is(ts, TS_JPEGLS_NEAR)) {
         *out = CODEC_JLS;
     } else if (ts_is(ts, TS_JPEG_LL14) || ts_is(ts, TS_JPEG_LL14SV1)) {
-        *out = CODEC_GDCM;
+        *out = CODEC_LJPEG;
     } else if (ts_is(ts, TS_J2K_LL) || ts_is(ts, TS_J2K) || ts_is(ts, TS_J2K_P2_LL) ||
                ts_is(ts, TS_J2K_P2) || ts_is(ts, TS_HTJ2K_LL) || ts_is(ts, TS_HTJ2K_LL_RPCL) ||
                ts_is(ts, TS_HTJ2K)) {
@@ -704,6 +705,9 @@ decode_frame(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out, int *app
             break;
         case CODEC_JLS:
             rc = decode_jls(info, data, len, f, err);
+            break;
+        case CODEC_LJPEG:
+            rc = rnd__ljpeg_decode(info, data, len, f, err);
             break;
         case CODEC_GDCM:
             rc = decode_gdcm(info, data, len, f, err);

@@ -116,6 +116,10 @@ int rnd__rle_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_f
  * as planes (interleave mode 0) and still need interleaving. Sets out->photometric. */
 int rnd__jls_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                     int *planar, tsr_err *err);
+/* Lossless JPEG (process 14, Huffman) by our own decoder (rnd_codec_ljpeg.c). Sets
+ * out->photometric. TSR_EUNSUPP for arithmetic coding or subsampled components. */
+int rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
+                      tsr_err *err);
 /* 8-bit JPEG baseline/extended through libjpeg-turbo. Sets out->photometric. */
 int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                       tsr_err *err);

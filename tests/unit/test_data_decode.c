@@ -69,21 +69,13 @@ read_file(const char *rel, size_t *len)
     return buf;
 }
 
-/* JPEG-LS is decoded by CharLS directly (rnd_codec_jls.c) since GDCM's codec leaks on corrupt
- * streams: on every JPEG-LS file of the corpus (lossless, near-lossless, signed 15-bit, RGB
- * line-interleaved) the result equals GDCM's decode of the same frame, bit for bit. */
+/* Decodes frame 1 of each file with rnd_dicom_decode_frame and again with GDCM's codecs
+ * (rnd__gdcm_decode_frame, then the same interleaving and normalisation), and requires equal
+ * bytes. For the codecs that replaced GDCM's. */
 static void
-jpegls_charls_equals_gdcm(void **state)
+assert_same_as_gdcm(const char *const *files, size_t n)
 {
-    (void)state;
-    static const char *const files[] = {
-        "color/jpegls_lossless_rgb__JLSL_RGB_ILV1.dcm",
-        "large/cr_monochrome1_jpegls_near__RG1_JLSN.dcm",
-        "syntax/jpegls_lossless__CT1_JLSL.dcm",
-        "syntax/jpegls_lossless_signed15__JLSL_16_15_1_1F.dcm",
-        "syntax/jpegls_near_lossless__CT1_JLSN.dcm",
-    };
-    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+    for (size_t k = 0; k < n; k++) {
         rnd_dicom *d = NULL;
         rnd_frame *f = decode(files[k], 0, &d);
         const rnd_info *info = rnd_dicom_info(d);
@@ -121,6 +113,37 @@ jpegls_charls_equals_gdcm(void **state)
         rnd_frame_free(g);
         rnd_dicom_close(d);
     }
+}
+
+/* JPEG-LS is decoded by CharLS directly (rnd_codec_jls.c), since GDCM's codec leaks on corrupt
+ * streams: lossless, near-lossless, signed 15-bit and RGB line-interleaved files. */
+static void
+jpegls_charls_equals_gdcm(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "color/jpegls_lossless_rgb__JLSL_RGB_ILV1.dcm",
+        "large/cr_monochrome1_jpegls_near__RG1_JLSN.dcm",
+        "syntax/jpegls_lossless__CT1_JLSL.dcm",
+        "syntax/jpegls_lossless_signed15__JLSL_16_15_1_1F.dcm",
+        "syntax/jpegls_near_lossless__CT1_JLSN.dcm",
+    };
+    assert_same_as_gdcm(files, sizeof files / sizeof files[0]);
+}
+
+/* Lossless JPEG (process 14) by our own decoder (rnd_codec_ljpeg.c): RGB 8-bit, signed 16-bit
+ * PET, 12-bit in 16 with a selection value other than 1, and the CT1 image. */
+static void
+ljpeg_equals_gdcm(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "color/jpeg_lossless_rgb__SC_rgb_jpeg_gdcm.dcm",
+        "grayscale/pet_rescale_slope__GH184.dcm",
+        "syntax/jpeg_lossless_p14__JPEGLossless_1s_1f_u_16_12.dcm",
+        "syntax/jpeg_lossless_sv1__CT1_JPLL.dcm",
+    };
+    assert_same_as_gdcm(files, sizeof files / sizeof files[0]);
 }
 
 /* The NEMA CT1 image in every lossless codec equals its uncompressed original (corpus README). */
@@ -528,7 +551,7 @@ j2k_reduced_decode(void **state)
 
 TSR_TEST_MAIN(
     cmocka_unit_test(lossless_ct1_equals_uncompressed), cmocka_unit_test(j2k_reduced_decode),
-    cmocka_unit_test(jpegls_charls_equals_gdcm),
+    cmocka_unit_test(jpegls_charls_equals_gdcm), cmocka_unit_test(ljpeg_equals_gdcm),
     cmocka_unit_test(jpegls_near_within_bound), cmocka_unit_test(mr_small_in_every_encoding),
     cmocka_unit_test(rgb_planar_configurations_agree),
     cmocka_unit_test(ybr_full_close_to_rgb_original),
