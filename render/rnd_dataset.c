@@ -473,6 +473,14 @@ next_in_dataset(rnd_ds_reader *r, frame *f, rnd_ds_event *ev, rnd_ds_elem *e, ts
     int is_un = e->vr[0] == 'U' && e->vr[1] == 'N';
     if (len == UNDEFINED) {
         int ob_ow = e->vr[0] == 'O' && (e->vr[1] == 'B' || e->vr[1] == 'W');
+        if (tag == TAG_PIXEL_DATA && f->explicit_vr && !ob_ow) {
+            /* PS3.5 A.4: encapsulated Pixel Data is OB (OW in old files); GDCM asserts on any
+             * other VR here */
+            return fail(r, TSR_ECORRUPT, err,
+                        "Pixel Data at offset %zu has an undefined length with VR %s (only OB "
+                        "or OW may be encapsulated)",
+                        i, e->vr);
+        }
         if (tag == TAG_PIXEL_DATA || (f->explicit_vr && ob_ow)) {
             int rc = skip_fragments(r, f, tag, i, value, err);
             *ev = RND_DS_FRAGMENTS;
