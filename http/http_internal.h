@@ -32,7 +32,7 @@ struct http_server {
     struct http_route {
         http_server *srv;
         int (*fn)(struct mg_connection *conn, void *cbdata);
-    } routes[8];
+    } routes[16];
 };
 
 /* One DICOMweb request, parsed from its path. UIDs are validated (digits and dots, 1..64). */
@@ -86,6 +86,9 @@ void http__audit_request(http_req *r);
 /* Header lines every response carries (nosniff, no referrer, CSP, no framing). */
 const char *http__security_headers(void);
 int http__api_handler(struct mg_connection *conn, void *cbdata);
+/* static.c: the viewer's HTML, CSS, JavaScript and SVG from the web root, gzipped, with ETags;
+ * returns 0 (CivetWeb's own handling) for anything else. */
+int http__static_handler(struct mg_connection *conn, void *cbdata);
 /* A share link request body (POST /api/shares) into *sh (study, series, download, expires,
  * max_opens) and the PIN (borrowed from b, NULL when none). -1 with msg for what is wrong. */
 typedef struct json_t json_t;

@@ -839,6 +839,9 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
         options[k++] = opts->web_root;
         options[k++] = "enable_directory_listing";
         options[k++] = "no";
+        /* dot files (.git, editor swap files) are never served */
+        options[k++] = "hide_files_patterns";
+        options[k++] = "**/.*";
     }
     options[k] = NULL;
 
@@ -872,6 +875,14 @@ http_start(const http_opts *opts, store *st, http_server **out, tsr_err *err)
     route_add(s, "/iiif", http__iiif_handler);
     route_add(s, "/metrics$", http__stats_handler);
     route_add(s, "/stats$", http__stats_handler);
+    if (opts->web_root && opts->web_root[0]) {
+        static const char *const k_static[] = {"/$",           "/js/",         "/index.html$",
+                                               "/login.html$", "/share.html$", "/admin.html$",
+                                               "/viewer.css$", "/favicon.svg$"};
+        for (size_t i = 0; i < sizeof k_static / sizeof k_static[0]; i++) {
+            route_add(s, k_static[i], http__static_handler);
+        }
+    }
     *out = s;
     return TSR_OK;
 }
