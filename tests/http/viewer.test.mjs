@@ -5,7 +5,8 @@
 // server's rendering of that window, zoom (pinch on the phone) loading a finer pyramid level,
 // a length measurement in mm, an angle on a known geometry, rectangle and ellipse ROIs whose
 // area and mean/SD (in HU) are checked against values computed here from the WADO-RS frame bytes
-// and metadata, the MPR layout (three planes; a click in one moves the others), oblique MPR by
+// and metadata, editing (a handle or the whole of a length or an ROI dragged, select and
+// delete), the MPR layout (three planes; a click in one moves the others), oblique MPR by
 // rotating the crosshair (oblique requests, consistent planes, reset to the standard planes),
 // and no console errors. Each profile first meets the login page (the server requires a
 // credential) and logs in there as the admin. Share links are in share.test.mjs. Screenshots go to tests/http/artifacts/ (git-ignored; TSR_ARTIFACTS
@@ -168,6 +169,48 @@ describe('the viewer in Chromium', suiteOpts, () => {
         await tap(`#studies tbody tr:has-text("${desc}") a`);
         await page.waitForSelector(`${vpSel(0)}[data-painted]:not([data-painted="0"])`, { timeout: 20000 });
         await still(0);
+      }
+
+      // The modality values (HU) of the frame of a measurement, read here from WADO-RS (the
+      // frame's bytes and the instance metadata), and the pyramid that gives image coordinates.
+      async function frameTruth({ st, se, imageId }) {
+        const [sop, frame] = imageId.split('/');
+        const inst = `${srv.origin}/dicomweb/studies/${st}/series/${se}/instances/${sop}`;
+        const meta = (await (await fetch(`${inst}/metadata`, { headers: auth() })).json())[0];
+        const v = (tag) => meta[tag]?.Value?.[0];
+        const rows = v('00280010');
+        const cols = v('00280011');
+        const slope = Number(v('00281053') ?? 1);
+        const icpt = Number(v('00281052') ?? 0);
+        const spacing = meta['00280030'].Value.map(Number);
+        assert.equal(v('00280100'), 16);
+        const fr = await fetch(`${inst}/frames/${frame}`, { headers: { Accept: 'application/octet-stream', ...auth() } });
+        assert.equal(fr.headers.get('content-type'), 'application/octet-stream');
+        const bytes = Buffer.from(await fr.arrayBuffer());
+        assert.equal(bytes.length, rows * cols * 2);
+        const hu = (i) => (v('00280103') === 1 ? bytes.readInt16LE(i * 2) : bytes.readUInt16LE(i * 2)) * slope + icpt;
+        const pyr = await (await fetch(`${inst}/frames/${frame}/tiles`, { headers: { Accept: 'application/json', ...auth() } })).json();
+        return { rows, cols, spacing, hu, pyr };
+      }
+      // n, mean and SD of the pixels of that frame whose centres lie inside the ROI m ({type, pts}).
+      function roiTruth({ rows, cols, hu, pyr }, m) {
+        // image coordinates (the pyramid's level 0) -> native pixels; pixel centres inside
+        const [a, c] = m.pts.map(([x, y]) => [x * (cols / pyr.width), y * (rows / pyr.height)]);
+        const [lx, hx] = [Math.min(a[0], c[0]), Math.max(a[0], c[0])];
+        const [ly, hy] = [Math.min(a[1], c[1]), Math.max(a[1], c[1])];
+        const [ex, ey, rx, ry] = [(lx + hx) / 2, (ly + hy) / 2, (hx - lx) / 2, (hy - ly) / 2];
+        let n = 0; let s = 0; let s2 = 0;
+        for (let j = 0; j < rows; j++) {
+          for (let i = 0; i < cols; i++) {
+            const x = i + 0.5; const y = j + 0.5;
+            if (x < lx || x > hx || y < ly || y > hy) continue;
+            if (m.type === 'ellipse' && ((x - ex) / rx) ** 2 + ((y - ey) / ry) ** 2 > 1) continue;
+            const val = hu(j * cols + i);
+            n++; s += val; s2 += val * val;
+          }
+        }
+        const mean = s / n;
+        return { n, mean, sd: Math.sqrt(s2 / n - mean * mean) };
       }
 
       // ------------------------------------------------------------ tests
@@ -398,41 +441,10 @@ describe('the viewer in Chromium', suiteOpts, () => {
         assert.ok(requests.slice(from).some((u) => /\/instances\/[\d.]+\/frames\/\d+$/.test(u)), 'the WADO-RS frame was fetched');
 
         // The values, computed here from the same frame and its metadata.
-        const { st, se, imageId } = got[0];
-        const [sop, frame] = imageId.split('/');
-        const inst = `${srv.origin}/dicomweb/studies/${st}/series/${se}/instances/${sop}`;
-        const meta = (await (await fetch(`${inst}/metadata`, { headers: auth() })).json())[0];
-        const v = (tag) => meta[tag]?.Value?.[0];
-        const rows = v('00280010');
-        const cols = v('00280011');
-        const slope = Number(v('00281053') ?? 1);
-        const icpt = Number(v('00281052') ?? 0);
-        const spacing = meta['00280030'].Value.map(Number);
-        assert.equal(v('00280100'), 16);
-        const fr = await fetch(`${inst}/frames/${frame}`, { headers: { Accept: 'application/octet-stream', ...auth() } });
-        assert.equal(fr.headers.get('content-type'), 'application/octet-stream');
-        const bytes = Buffer.from(await fr.arrayBuffer());
-        assert.equal(bytes.length, rows * cols * 2);
-        const hu = (i) => (v('00280103') === 1 ? bytes.readInt16LE(i * 2) : bytes.readUInt16LE(i * 2)) * slope + icpt;
-        const pyr = await (await fetch(`${inst}/frames/${frame}/tiles`, { headers: { Accept: 'application/json', ...auth() } })).json();
+        const f = await frameTruth(got[0]);
+        const { spacing } = f;
         for (const [k, m] of got.entries()) {
-          // image coordinates (the pyramid's level 0) -> native pixels; pixel centres inside
-          const [a, c] = m.pts.map(([x, y]) => [x * (cols / pyr.width), y * (rows / pyr.height)]);
-          const [lx, hx] = [Math.min(a[0], c[0]), Math.max(a[0], c[0])];
-          const [ly, hy] = [Math.min(a[1], c[1]), Math.max(a[1], c[1])];
-          const [ex, ey, rx, ry] = [(lx + hx) / 2, (ly + hy) / 2, (hx - lx) / 2, (hy - ly) / 2];
-          let n = 0; let s = 0; let s2 = 0;
-          for (let j = 0; j < rows; j++) {
-            for (let i = 0; i < cols; i++) {
-              const x = i + 0.5; const y = j + 0.5;
-              if (x < lx || x > hx || y < ly || y > hy) continue;
-              if (m.type === 'ellipse' && ((x - ex) / rx) ** 2 + ((y - ey) / ry) ** 2 > 1) continue;
-              const val = hu(j * cols + i);
-              n++; s += val; s2 += val * val;
-            }
-          }
-          const mean = s / n;
-          const sd = Math.sqrt(s2 / n - mean * mean);
+          const { n, mean, sd } = roiTruth(f, m);
           assert.ok(n > 100, `${m.type}: ${n} pixels`);
           assert.equal(m.stats.n, n, `${m.type}: pixel count`);
           assert.ok(Math.abs(m.stats.mean - mean) < 1e-6, `${m.type}: mean ${m.stats.mean} vs ${mean}`);
@@ -452,6 +464,162 @@ describe('the viewer in Chromium', suiteOpts, () => {
         await page.waitForFunction((sel) => document.querySelector(sel).dataset.measures === '', vpSel(0));
         await page.evaluate(() => window.tessera.active.setIndex(window.tessera.active.src.index - 1));
         await page.waitForFunction((sel) => document.querySelector(sel).dataset.measures.split(';').length === 2, vpSel(0));
+        await tap('[data-act=clear]');
+        assert.equal((await data(0)).measures, '');
+      });
+
+      test('measurements are edited: a handle or the whole dragged, values live, select and delete', async () => {
+        // still 1:1 (one image pixel per device pixel) on the CT slice of the ROI test
+        assert.equal(await page.evaluate(() => window.tessera.active.view.scale), 1);
+        const b = await box(0);
+        const cx = Math.round(b.x + b.width / 2);
+        const cy = Math.round(b.y + b.height / 2);
+        const dpr = profile.deviceScaleFactor;
+        const mm = (dx, dy) => `${(Math.hypot(dx, dy) * dpr * 0.7).toFixed(1)} mm`; // CSS px -> mm
+        const state = () => page.evaluate(() => {
+          const vp = window.tessera.active;
+          const shown = vp.shownMeasures();
+          return {
+            ...vp.host.dataset, n: vp.measures.length, hover: vp.host.classList.contains('edit-hover'),
+            list: shown.map((m) => ({ type: m.type, pts: m.pts, stats: m.stats, imageId: m.imageId, final: vp.statsFinal(m) })),
+            st: vp.src.st, se: vp.src.se, deleteDisabled: document.querySelector('#delete-btn').disabled,
+          };
+        });
+        const waitMeasures = (want) => page.waitForFunction(([sel, w]) => document.querySelector(sel).dataset.measures === w,
+          [vpSel(0), want], { timeout: 20000 }).catch(async () => assert.fail(`measures ${JSON.stringify((await data(0)).measures)}, wanted ${JSON.stringify(want)}`));
+        // a drag in steps whose label can be read with the pointer still down
+        async function press(x, y) {
+          if (profile.hasTouch) await touch('touchStart', [[x, y]]);
+          else {
+            await page.mouse.move(x, y);
+            await page.mouse.down();
+          }
+        }
+        async function moveTo(x0, y0, x1, y1, steps = 5) {
+          for (let k = 1; k <= steps; k++) {
+            const [x, y] = [x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps];
+            if (profile.hasTouch) await touch('touchMove', [[x, y]]);
+            else await page.mouse.move(x, y);
+          }
+        }
+        const release = () => (profile.hasTouch ? touch('touchEnd', []) : page.mouse.up());
+        const near = (p, q, what) => assert.ok(Math.abs(p[0] - q[0]) < 0.01 && Math.abs(p[1] - q[1]) < 0.01, `${what}: ${p} vs ${q}`);
+        const add = (p, dx, dy) => [p[0] + dx * dpr, p[1] + dy * dpr];
+        // Chrome drops the click of a tap that stops the fling of a touch drag just made (its
+        // tap suppression): a tap on the page title, where a click does nothing, stops it first.
+        async function tapUi(sel) {
+          if (profile.hasTouch) await page.tap('#title');
+          await tap(sel);
+          if (sel.startsWith('[data-tool=')) await page.waitForSelector(`${sel}[aria-pressed=true]`, { timeout: 5000 });
+        }
+
+        // a length of 100 CSS px
+        await tapUi('[data-tool=length]');
+        await drag(cx - 50, cy - 30, cx + 50, cy - 30, { steps: 5 });
+        await waitMeasures(mm(100, 0));
+        const s0 = await state();
+        assert.equal(s0.list.length, 1);
+        const [p0, p1] = s0.list[0].pts;
+        if (!profile.hasTouch) {
+          // a move cursor over a handle, none away from it
+          await page.mouse.move(cx, cy + 100);
+          await page.waitForFunction((sel) => !document.querySelector(sel).classList.contains('edit-hover'), vpSel(0));
+          await page.mouse.move(cx + 52, cy - 27);
+          await page.waitForFunction((sel) => document.querySelector(sel).classList.contains('edit-hover'), vpSel(0), { timeout: 10000 })
+            .catch(() => assert.fail('no move cursor over the handle'));
+          assert.equal(await page.$eval(vpSel(0), (e) => getComputedStyle(e).cursor), 'move');
+        }
+        // the end handle dragged by (40, -30) with the length tool still on: an edit, not a new
+        // length; the label follows while the pointer is down
+        await press(cx + 50, cy - 30);
+        await moveTo(cx + 50, cy - 30, cx + 70, cy - 45);
+        await waitMeasures(mm(120, -15));
+        await moveTo(cx + 70, cy - 45, cx + 90, cy - 60);
+        await release();
+        await waitMeasures(mm(140, -30));
+        const s1 = await state();
+        assert.equal(s1.n, 1, 'no new measurement');
+        near(s1.list[0].pts[0], p0, 'the other end stays');
+        near(s1.list[0].pts[1], add(p1, 40, -30), 'the end moved by the drag');
+        assert.equal(s1.selected, '0', 'an edited measurement is selected');
+        // the whole length dragged by its middle by (-30, -20) in the scroll mode: the slice stays
+        await tapUi('[data-tool=scroll]');
+        await drag(cx + 20, cy - 45, cx - 10, cy - 65, { steps: 6 });
+        await page.waitForFunction(([sel, x]) => window.tessera.active.measures[0].pts[0][0] !== x, [vpSel(0), p0[0]]);
+        const s2 = await state();
+        assert.equal(s2.measures, mm(140, -30), 'the same length');
+        assert.equal(s2.index, s1.index, 'no scrolling');
+        near(s2.list[0].pts[0], add(p0, -30, -20), 'first end moved');
+        near(s2.list[0].pts[1], add(p1, 10, -50), 'second end moved');
+
+        // a rectangle ROI; its lower right corner moved by (24, 16) with the rectangle tool on
+        await tapUi('[data-tool=rect]');
+        await drag(cx - 70, cy + 10, cx - 10, cy + 50, { steps: 6 });
+        await page.waitForFunction((sel) => /;Area .* Mean -?\d/.test(document.querySelector(sel).dataset.measures), vpSel(0), { timeout: 20000 })
+          .catch(async () => assert.fail(`no rectangle with values: ${JSON.stringify(await state())}`));
+        const r0 = await state();
+        assert.equal(r0.list.length, 2);
+        const f = await frameTruth({ st: r0.st, se: r0.se, imageId: r0.list[1].imageId });
+        const { spacing } = f;
+        const label = (m) => {
+          const { n, mean, sd } = roiTruth(f, m);
+          assert.ok(n > 100, `${n} pixels`);
+          assert.equal(m.stats.n, n, 'pixel count');
+          assert.ok(Math.abs(m.stats.mean - mean) < 1e-6, `mean ${m.stats.mean} vs ${mean}`);
+          assert.ok(Math.abs(m.stats.sd - sd) < 1e-6, `SD ${m.stats.sd} vs ${sd}`);
+          const area = Math.abs(m.pts[1][0] - m.pts[0][0]) * spacing[1] * Math.abs(m.pts[1][1] - m.pts[0][1]) * spacing[0];
+          return `Area ${area.toFixed(1)} mm² Mean ${mean.toFixed(1)} SD ${sd.toFixed(1)} HU`;
+        };
+        const before = label(r0.list[1]);
+        assert.equal(r0.measures.split(';')[1], before);
+        const roiDone = () => page.waitForFunction(() => {
+          const vp = window.tessera.active;
+          const m = vp.measures[vp.measures.length - 1];
+          return vp.statsFinal(m) && /Mean -?\d/.test(vp.host.dataset.measures.split(';')[1]);
+        }, null, { timeout: 20000 }).catch(async () => assert.fail(`no values of the moved rectangle: ${JSON.stringify(await state())}`));
+        await press(cx - 10, cy + 50);
+        await moveTo(cx - 10, cy + 50, cx + 2, cy + 58);
+        // live: the values of the points of the moment, the pointer still down
+        await page.waitForFunction(([x]) => window.tessera.active.measures[1].pts[1][0] > x, [r0.list[1].pts[1][0] + 11 * dpr]);
+        await roiDone();
+        const r1 = await state();
+        near(r1.list[1].pts[1], add(r0.list[1].pts[1], 12, 8), 'the corner half way');
+        assert.equal(r1.measures.split(';')[1], label(r1.list[1]), 'values while dragging');
+        await moveTo(cx + 2, cy + 58, cx + 14, cy + 66);
+        await release();
+        await page.waitForFunction(([x]) => window.tessera.active.measures[1].pts[1][0] > x, [r0.list[1].pts[1][0] + 23 * dpr]);
+        await roiDone();
+        const r2 = await state();
+        assert.equal(r2.n, 2, 'no new rectangle');
+        near(r2.list[1].pts[0], r0.list[1].pts[0], 'the opposite corner stays');
+        near(r2.list[1].pts[1], add(r0.list[1].pts[1], 24, 16), 'the corner moved by the drag');
+        const after = label(r2.list[1]);
+        assert.equal(r2.measures, `${mm(140, -30)};${after}`);
+        assert.notEqual(after.split(' Mean')[0], before.split(' Mean')[0], 'the area changed');
+        assert.notEqual(r2.list[1].stats.mean, r0.list[1].stats.mean, 'the mean changed');
+        assert.notEqual(r2.list[1].stats.sd, r0.list[1].stats.sd, 'the SD changed');
+        await shot('edit');
+
+        // a tap on empty ground deselects; a tap on the length's line selects it; Delete deletes
+        // that one (not the last one)
+        await point(cx + 40, cy + 100);
+        await page.waitForFunction((sel) => document.querySelector(sel).dataset.selected === '', vpSel(0));
+        assert.equal((await state()).deleteDisabled, true, 'nothing to delete');
+        await point(cx - 10, cy - 65);
+        await page.waitForFunction((sel) => document.querySelector(sel).dataset.selected === '0', vpSel(0));
+        const s3 = await state();
+        assert.equal(s3.list[0].pts[0][0], s2.list[0].pts[0][0], 'a tap does not move it');
+        assert.equal(s3.deleteDisabled, false);
+        if (profile.hasTouch) await tapUi('#delete-btn');
+        else await page.keyboard.press('Delete');
+        await waitMeasures(after);
+        const s4 = await state();
+        assert.equal(s4.n, 1);
+        assert.equal(s4.list[0].type, 'rect');
+        assert.equal(s4.selected, '');
+        assert.equal(s4.deleteDisabled, true);
+        assert.ok(await page.evaluate((w) => window.innerWidth === w && document.documentElement.scrollWidth <= w, profile.viewport.width), 'no horizontal scroll');
+        await tapUi('[data-tool=scroll]');
         await tap('[data-act=clear]');
         assert.equal((await data(0)).measures, '');
       });

@@ -453,6 +453,7 @@ function updateToolbar() {
   }
   sel.disabled = !presets.length;
   app.presets = presets;
+  $('#delete-btn').disabled = !app.active?.selection();
   const multi = src instanceof StackSource && src.count > 1;
   $('#cine').disabled = !multi;
   if (src instanceof StackSource) $('#fps').value = String(app.fpsSet ? $('#fps').value : src.frameRate());
@@ -476,7 +477,12 @@ function act(name) {
     case 'reset': vp.clearMeasures(); vp.reset(); break;
     case 'clear': vp.clearMeasures(); break;
     case 'undo': vp.deleteLast(); break;
-    case 'cancel': vp.cancelDraft(); break;
+    case 'delete': vp.deleteSelected(); break;
+    case 'cancel':
+      if (vp.editing) vp.cancelEdit();
+      else if (vp.draft) vp.cancelDraft();
+      else vp.select(null);
+      break;
     case 'planes': app.mpr?.resetPlanes(); break;
     default:
   }
@@ -546,9 +552,11 @@ function bindKeys() {
       End: () => vp?.setIndex((vp.src?.count || 1) - 1),
       s: () => setTool('scroll'), w: () => setTool('wl'), p: () => setTool('pan'), z: () => setTool('zoom'), l: () => setTool('length'),
       a: () => setTool('angle'), b: () => setTool('rect'), e: () => setTool('ellipse'),
-      Backspace: () => act('undo'), o: () => act('planes'),
+      // the selected measurement, else the last one (Backspace) or all of them (Delete)
+      Backspace: () => act(vp?.selection() ? 'delete' : 'undo'), o: () => act('planes'),
       i: () => act('invert'), r: () => act('rotate'), h: () => act('fliph'), v: () => act('flipv'), f: () => act('fit'),
-      F: () => act('fullscreen'), 1: () => act('actual'), 0: () => act('reset'), Delete: () => act('clear'),
+      F: () => act('fullscreen'), 1: () => act('actual'), 0: () => act('reset'),
+      Delete: () => act(vp?.selection() ? 'delete' : 'clear'),
       ' ': () => { if (!$('#cine').disabled) cine(!cineTimer); }, m: () => setLayout('mpr'),
     };
     const fn = keys[e.key];

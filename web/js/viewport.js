@@ -4,8 +4,17 @@
 // offscreen canvas (no seams) and drawn with the view transform (zoom, pan, rotation, flips).
 // Lossy tiles while the user interacts, lossless when still; the previous image stays on screen
 // until the next one is complete.
+//
+// Measurements (measure.js) are drawn with the measurement tools and edited with any tool: a
+// press of the primary button or of one finger on a measurement's handle or line (within 8 CSS
+// px, 22 on touch) edits it instead of doing what the tool does, except while an angle is being
+// placed (its next point) and with Shift held (the tool acts: draw over a measurement, rotate
+// the MPR crosshair). A press selects it; dragging a handle moves that point, dragging the line
+// or outline moves it whole; ROI values are recomputed while dragging.
 import { loadImage } from './tiles.js';
-import { MEASURE_TOOLS, complete, drawMeasure } from './measure.js';
+import {
+  MEASURE_TOOLS, complete, drawMeasure, hitTest, moveHandle, moveBody,
+} from './measure.js';
 
 const dprOf = () => window.devicePixelRatio || 1;
 export const clamp = (x, a, b) => Math.max(a, Math.min(b, x));
@@ -41,6 +50,9 @@ export class Viewport {
     this.painted = 0;
     this.measures = []; // {type, imageId, pts: [[x, y], ...], stats?} in image coordinates (measure.js)
     this.draft = null; // the measurement being drawn
+    this.selected = null; // the selected measurement (deleteSelected)
+    this.hot = null; // the measurement under the mouse
+    this.editing = null; // {m, handle, orig, start, changed}: the measurement being edited
     this.build();
   }
 
@@ -98,6 +110,7 @@ export class Viewport {
   // ---------------------------------------------------------------- source
 
   async setSource(src) {
+    this.cancelEdit();
     if (this.inflight) this.inflight.ctrl.abort();
     this.inflight = null;
     if (this.src?.destroy) this.src.destroy();
@@ -141,6 +154,7 @@ export class Viewport {
     if (!this.src || !this.src.count) return;
     i = clamp(Math.round(i), 0, this.src.count - 1);
     if (i === this.src.index) return;
+    if (this.hot) this.setHot(null); // the highlight belongs to the image left
     this.src.lastStep = Math.sign(i - this.src.index);
     this.src.index = i;
     if (!fromSlider) this.slider.value = String(i);
@@ -493,12 +507,18 @@ export class Viewport {
     a.font = `${Math.round(13 * dpr)}px system-ui, sans-serif`;
     const id = this.src.imageId ? this.src.imageId() : '';
     const texts = [];
+    let sel = '';
     for (const m of this.measures) {
       if (m.imageId !== id) continue;
-      const t = drawMeasure(this, a, m, m === this.draft ? this.hover : null);
-      if (complete(m) && m !== this.draft) texts.push(t);
+      const t = drawMeasure(this, a, m, m === this.draft ? this.hover : null,
+        { selected: m === this.selected, hot: m === this.hot || m === this.editing?.m });
+      if (complete(m) && m !== this.draft) {
+        if (m === this.selected) sel = String(texts.length);
+        texts.push(t);
+      }
     }
     this.host.dataset.measures = texts.join(';');
+    this.host.dataset.selected = sel; // index of the selected measurement in data-measures
     if (this.src.drawExtra) this.src.drawExtra(this, a);
   }
 
@@ -514,6 +534,7 @@ export class Viewport {
       return;
     }
     this.cancelDraft();
+    this.select(null);
     this.draft = { type: kind, imageId: id, pts: [p, p], first: true };
     this.measures.push(this.draft);
     this.drawOverlay();
@@ -547,19 +568,47 @@ export class Viewport {
     this.hover = null;
     m.done = true;
     delete m.first;
-    const src = this.src;
-    if ((m.type === 'rect' || m.type === 'ellipse') && src?.roiValues) {
-      src.roiValues(m).then((st) => { m.stats = st; }, (e) => {
-        if (e?.name !== 'AbortError') m.stats = { error: `values: ${e?.message || e}` };
-      }).finally(() => {
-        if (this.src === src) {
-          this.drawOverlay();
-          this.onChange(this);
-        }
-      });
-    }
+    this.updateStats(m);
     this.drawOverlay();
     this.onChange(this);
+  }
+
+  // ROI statistics of m's current points, from the source (modality values of the frame). One
+  // request at a time per measurement: points that change meanwhile (an edit) are computed once
+  // it has answered, so the label follows a drag and ends with the values of the final points.
+  updateStats(m) {
+    const src = this.src;
+    if ((m.type !== 'rect' && m.type !== 'ellipse') || !src?.roiValues) return;
+    if (m.statsBusy) {
+      m.statsAgain = true;
+      return;
+    }
+    m.statsBusy = true;
+    const pts = m.pts.map((q) => [...q]);
+    src.roiValues({ type: m.type, imageId: m.imageId, pts }).then((st) => {
+      m.stats = st;
+      m.statsPts = pts;
+    }, (e) => {
+      if (e?.name === 'AbortError') return;
+      m.stats = { error: `values: ${e?.message || e}` };
+      m.statsPts = pts;
+    }).finally(() => {
+      m.statsBusy = false;
+      if (this.src !== src) return;
+      if (m.statsAgain) {
+        m.statsAgain = false;
+        this.updateStats(m);
+      }
+      this.drawOverlay();
+      if (!m.statsBusy) this.onChange(this);
+    });
+  }
+
+  // Whether m's statistics are those of its current points (ROIs; true for other measurements).
+  statsFinal(m) {
+    if (m.type !== 'rect' && m.type !== 'ellipse') return true;
+    return !m.statsBusy && !m.statsAgain && !!m.statsPts
+      && m.statsPts.every((p, i) => p[0] === m.pts[i][0] && p[1] === m.pts[i][1]);
   }
 
   cancelDraft() {
@@ -573,8 +622,11 @@ export class Viewport {
   }
 
   clearMeasures() {
+    this.cancelEdit();
     this.draft = null;
     this.hover = null;
+    this.selected = null;
+    this.setHot(null);
     this.measures = [];
     this.drawOverlay();
     this.onChange(this);
@@ -586,15 +638,107 @@ export class Viewport {
       this.cancelDraft();
       return;
     }
+    this.cancelEdit();
     const id = this.src?.imageId ? this.src.imageId() : '';
     for (let i = this.measures.length - 1; i >= 0; i--) {
       if (this.measures[i].imageId === id) {
-        this.measures.splice(i, 1);
+        const [m] = this.measures.splice(i, 1);
+        if (m === this.selected) this.selected = null;
+        if (m === this.hot) this.setHot(null);
         break;
       }
     }
     this.drawOverlay();
     this.onChange(this);
+  }
+
+  // ---------------------------------------------------------------- editing measurements
+
+  // The finished measurements of the image shown.
+  shownMeasures() {
+    const id = this.src?.imageId ? this.src.imageId() : '';
+    return this.measures.filter((m) => m.imageId === id && m !== this.draft && complete(m));
+  }
+
+  // The selected measurement when it is on the image shown, else null.
+  selection() {
+    const m = this.selected;
+    return m && this.shownMeasures().includes(m) ? m : null;
+  }
+
+  select(m) {
+    if (this.selected === m) return;
+    this.selected = m;
+    this.drawOverlay();
+    this.onChange(this);
+  }
+
+  // Deletes the selected measurement; false when there is none on the image shown.
+  deleteSelected() {
+    const m = this.selection();
+    if (!m) return false;
+    if (this.editing?.m === m) this.cancelEdit();
+    this.measures.splice(this.measures.indexOf(m), 1);
+    this.selected = null;
+    if (this.hot === m) this.setHot(null);
+    this.drawOverlay();
+    this.onChange(this);
+    return true;
+  }
+
+  // The measurement handle or line under a pointer event, or null; nothing while an angle is
+  // being placed (a press places its next point).
+  hitAt(e) {
+    if (!this.view || !this.src || this.draft) return null;
+    const r = this.canvas.getBoundingClientRect();
+    const dpr = this.canvas.width / (r.width || 1);
+    const radius = (e.pointerType === 'touch' ? 22 : 8) * dpr;
+    return hitTest(this, this.shownMeasures(), this.eventCanvas(e), radius);
+  }
+
+  // The measurement under the mouse: highlighted, with a move cursor.
+  setHot(m) {
+    this.host.classList.toggle('edit-hover', !!m);
+    if (this.hot === m) return;
+    this.hot = m;
+    this.drawOverlay();
+  }
+
+  beginEdit(hit, p) {
+    this.editing = { m: hit.m, handle: hit.handle, orig: hit.m.pts.map((q) => [...q]), start: p, changed: false };
+    this.host.classList.add('editing');
+    this.selected = hit.m;
+    this.drawOverlay();
+    this.onChange(this);
+  }
+
+  // The pointer of the edit is at p (image coordinates): the handle or the whole measurement
+  // moves by the same offset as the pointer since the press.
+  editMove(p) {
+    const ed = this.editing;
+    if (!ed) return;
+    const d = [p[0] - ed.start[0], p[1] - ed.start[1]];
+    if (ed.handle >= 0) moveHandle(ed.m, ed.orig, ed.handle, d);
+    else moveBody(ed.m, ed.orig, d);
+    ed.changed = true;
+    this.updateStats(ed.m);
+    this.drawOverlay();
+  }
+
+  // The edit ends: kept, or (a second finger, Esc) the measurement goes back to where it was.
+  endEdit(keep = true) {
+    const ed = this.editing;
+    if (!ed) return;
+    this.editing = null;
+    this.host.classList.remove('editing');
+    if (!keep) ed.m.pts = ed.orig;
+    if (ed.changed) this.updateStats(ed.m);
+    this.drawOverlay();
+    this.onChange(this);
+  }
+
+  cancelEdit() {
+    this.endEdit(false);
   }
 
   // ---------------------------------------------------------------- input
@@ -618,9 +762,20 @@ export class Viewport {
         const [p, q] = [...ptrs.values()];
         gesture = { kind: 'pinch', d: Math.hypot(p.x - q.x, p.y - q.y), mx: (p.x + q.x) / 2, my: (p.y + q.y) / 2 };
         this.cancelDraft();
+        this.cancelEdit();
         return;
       }
       if (ptrs.size > 2) return;
+      if (e.button === 0 && !e.shiftKey) {
+        // a press on a measurement edits it, whatever the tool (see the top of this file)
+        const hit = this.hitAt(e);
+        if (hit) {
+          gesture = { kind: 'edit', x: e.clientX, y: e.clientY, sx: e.clientX, sy: e.clientY, moved: false, t: performance.now() };
+          this.beginEdit(hit, this.toImage(...this.eventCanvas(e)));
+          return;
+        }
+        if (this.selected && !this.draft) this.select(null);
+      }
       let kind = this.tool();
       if (e.button === 2) kind = 'wl';
       else if (e.button === 1) kind = 'pan';
@@ -642,6 +797,11 @@ export class Viewport {
         // a mouse hovering while an angle is being placed: the next point follows it
         this.hover = this.toImage(...this.eventCanvas(e));
         this.drawOverlay();
+        return;
+      }
+      if (!p && e.pointerType === 'mouse' && ptrs.size === 0) {
+        // a mouse over a measurement: a move cursor, the measurement highlighted
+        this.setHot(this.hitAt(e)?.m || null);
         return;
       }
       if (!p || !gesture) return;
@@ -683,6 +843,9 @@ export class Viewport {
           }
           break;
         }
+        case 'edit':
+          if (gesture.moved) this.editMove(this.toImage(...this.eventCanvas(e)));
+          break;
         case 'length': case 'angle': case 'rect': case 'ellipse':
           if (this.draft) {
             this.draft.pts[this.draft.pts.length - 1] = this.toImage(...this.eventCanvas(e));
@@ -696,6 +859,12 @@ export class Viewport {
     const end = (e) => {
       if (!ptrs.has(e.pointerId)) return;
       ptrs.delete(e.pointerId);
+      if (gesture?.kind === 'edit') {
+        this.endEdit(e.type !== 'pointercancel');
+        lastTap = 0; // a tap on a measurement selects it: not the first of a double tap
+        gesture = ptrs.size ? { kind: 'none' } : null;
+        return;
+      }
       if (gesture && gesture.kind !== 'pinch' && this.src?.pointerUp) this.src.pointerUp(this, gesture, e);
       if (MEASURE_TOOLS.includes(gesture?.kind) && this.draft) this.measureUp(gesture.moved);
       if (e.pointerType === 'touch' && gesture && gesture.kind !== 'pinch' && gesture.kind !== 'none') {
@@ -706,6 +875,7 @@ export class Viewport {
     };
     h.addEventListener('pointerup', end);
     h.addEventListener('pointercancel', end);
+    h.addEventListener('pointerleave', (e) => { if (e.pointerType === 'mouse' && !ptrs.size) this.setHot(null); });
     h.addEventListener('wheel', (e) => {
       if (!this.view) return;
       e.preventDefault();
