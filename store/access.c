@@ -904,19 +904,28 @@ access_token_check(store *s, const char *token, access_token *out, tsr_err *err)
     return rc;
 }
 
-int
-access_token_revoke(store *s, const char *id, tsr_err *err)
+/* Marks row `id` of `table` (tokens, shares) revoked now; TSR_ENOTFOUND ("no active <what>")
+ * when there is no such row or it is revoked already. */
+static int
+revoke(store *s, const char *table, const char *what, const char *id, tsr_err *err)
 {
+    char sql[96];
+    snprintf(sql, sizeof sql, "UPDATE %s SET revoked=? WHERE id=? AND revoked=0", table);
     sqlite3 *db = write_begin(s, err);
     if (!db) {
         return err ? err->code : TSR_EIO;
     }
-    int rc = run(db, "UPDATE tokens SET revoked=? WHERE id=? AND revoked=0", 1, err, "it",
-                 (int64_t)time(NULL), id);
+    int rc = run(db, sql, 1, err, "it", (int64_t)time(NULL), id);
     if (rc == TSR_ENOTFOUND) {
-        tsr_err_set(err, rc, "no active token '%.40s'", id);
+        tsr_err_set(err, rc, "no active %s '%.40s'", what, id);
     }
     return write_end(s, rc, err);
+}
+
+int
+access_token_revoke(store *s, const char *id, tsr_err *err)
+{
+    return revoke(s, "tokens", "token", id, err);
 }
 
 int
@@ -1123,17 +1132,8 @@ access_share_open(store *s, const char *token, const char *pin, long ttl_seconds
 int
 access_share_revoke(store *s, const char *id, tsr_err *err)
 {
-    sqlite3 *db = write_begin(s, err);
-    if (!db) {
-        return err ? err->code : TSR_EIO;
-    }
-    int rc = run(db, "UPDATE shares SET revoked=? WHERE id=? AND revoked=0", 1, err, "it",
-                 (int64_t)time(NULL), id);
-    if (rc == TSR_ENOTFOUND) {
-        tsr_err_set(err, rc, "no active link '%.40s'", id);
-    }
     /* its sessions stay, so that their next request is told "link revoked" */
-    return write_end(s, rc, err);
+    return revoke(s, "shares", "link", id, err);
 }
 
 int
