@@ -11,209 +11,35 @@
  * Supported: 2..16 bit precision, 1..4 components each sampled 1x1, interleaved or one scan per
  * component, restart intervals, point transform. Not supported (TSR_EUNSUPP): arithmetic coding
  * (SOF11) and subsampled components, which no DICOM encoder we know writes. */
-#include "rnd_internal.h"
+#include "rnd_jpeg_huff.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define LJ_MAX_COMPS 4
-#define LJ_LOOKAHEAD 9
-
-typedef struct huff {
-    int present;
-    /* canonical code per length (F.2.2.3): maxcode[l] = -1 when no code of length l */
-    int32_t mincode[17], maxcode[18], valptr[17];
-    uint8_t vals[256];
-    /* codes of up to LJ_LOOKAHEAD bits: length (0: longer or invalid) and value */
-    uint8_t look_len[1 << LJ_LOOKAHEAD], look_val[1 << LJ_LOOKAHEAD];
-} huff;
-
-typedef struct bits {
-    const uint8_t *p, *end;
-    uint64_t acc;
-    int n;      /* valid bits in acc (the top n) */
-    int marker; /* a marker was reached: only zero bits follow */
-} bits;
+#define LJ_WHO       "lossless JPEG"
 
 typedef struct ljpeg {
     unsigned precision, width, height, ncomp;
     uint8_t comp_id[LJ_MAX_COMPS];
-    huff dc[4];
+    rnd__huff dc[4];
     unsigned restart; /* MCUs per restart interval, 0: none */
 } ljpeg;
-
-static unsigned
-be16(const uint8_t *p)
-{
-    return ((unsigned)p[0] << 8) | p[1];
-}
 
 static int
 corrupt(tsr_err *err, const char *what)
 {
-    return tsr_err_set(err, TSR_ECORRUPT, "lossless JPEG: %s", what);
-}
-
-/* DHT segment body (B.2.4.2). */
-static int
-parse_dht(ljpeg *j, const uint8_t *s, unsigned len, tsr_err *err)
-{
-    while (len > 0) {
-        if (len < 17) {
-            return corrupt(err, "short DHT segment");
-        }
-        unsigned tc = s[0] >> 4, th = s[0] & 15;
-        if (tc != 0 || th > 3) {
-            return corrupt(err, "DHT: only DC tables 0..3 are used by the lossless process");
-        }
-        huff *h = &j->dc[th];
-        memset(h, 0, sizeof *h);
-        unsigned total = 0;
-        for (int l = 1; l <= 16; l++) {
-            total += s[l];
-        }
-        if (total > 256 || 17 + total > len) {
-            return corrupt(err, "DHT: table longer than its segment");
-        }
-        memcpy(h->vals, s + 17, total);
-        int32_t code = 0;
-        unsigned k = 0;
-        for (int l = 1; l <= 16; l++) {
-            unsigned cnt = s[l];
-            if (cnt) {
-                h->valptr[l] = (int32_t)k;
-                h->mincode[l] = code;
-                code += (int32_t)cnt;
-                k += cnt;
-                h->maxcode[l] = code - 1;
-                if (code - 1 >= (1 << l)) {
-                    return corrupt(err, "DHT: more codes than lengths allow");
-                }
-                /* lookahead entries for short codes */
-                if (l <= LJ_LOOKAHEAD) {
-                    for (int32_t c = h->mincode[l]; c <= h->maxcode[l]; c++) {
-                        int shift = LJ_LOOKAHEAD - l;
-                        for (int32_t x = c << shift; x < ((c + 1) << shift); x++) {
-                            h->look_len[x] = (uint8_t)l;
-                            h->look_val[x] = h->vals[h->valptr[l] + (c - h->mincode[l])];
-                        }
-                    }
-                }
-            } else {
-                h->maxcode[l] = -1;
-            }
-            code <<= 1;
-        }
-        h->maxcode[17] = INT32_MAX;
-        for (unsigned i = 0; i < total; i++) {
-            if (h->vals[i] > 16) {
-                return corrupt(err, "DHT: a magnitude category above 16");
-            }
-        }
-        h->present = 1;
-        s += 17 + total;
-        len -= 17 + total;
-    }
-    return TSR_OK;
-}
-
-/* ---------------------------------------------------------------- bits */
-
-static void
-fill(bits *b)
-{
-    while (b->n <= 56) {
-        unsigned byte = 0;
-        if (!b->marker && b->p < b->end) {
-            byte = *b->p;
-            if (byte == 0xFF) {
-                if (b->p + 1 < b->end && b->p[1] == 0x00) {
-                    b->p += 2; /* stuffed zero byte */
-                } else {
-                    b->marker = 1; /* a marker (RSTn, EOI): feed zeros until it is consumed */
-                    byte = 0;
-                }
-            } else {
-                b->p++;
-            }
-        }
-        b->acc |= (uint64_t)byte << (56 - b->n);
-        b->n += 8;
-    }
-}
-
-static inline unsigned
-peek(bits *b, int n)
-{
-    if (b->n < n) {
-        fill(b);
-    }
-    return (unsigned)(b->acc >> (64 - n));
-}
-
-static inline void
-skip(bits *b, int n)
-{
-    b->acc <<= n;
-    b->n -= n;
-}
-
-/* The next Huffman-coded category, or -1 for an invalid code. */
-static int
-decode_cat(bits *b, const huff *h)
-{
-    unsigned look = peek(b, LJ_LOOKAHEAD);
-    int l = h->look_len[look];
-    if (l) {
-        skip(b, l);
-        return h->look_val[look];
-    }
-    unsigned code = peek(b, 16);
-    for (l = LJ_LOOKAHEAD + 1; l <= 16; l++) {
-        int32_t c = (int32_t)(code >> (16 - l));
-        if (h->maxcode[l] >= 0 && c <= h->maxcode[l] && c >= h->mincode[l]) {
-            skip(b, l);
-            return h->vals[h->valptr[l] + (c - h->mincode[l])];
-        }
-    }
-    return -1;
+    return tsr_err_set(err, TSR_ECORRUPT, LJ_WHO ": %s", what);
 }
 
 /* The difference coded by category t (H.1.2.2, F.2.2.1 EXTEND; category 16 is 32768). */
 static inline int32_t
-decode_diff(bits *b, int t)
+decode_diff(rnd__bits *b, int t)
 {
     if (t == 0) {
         return 0;
     }
-    if (t == 16) {
-        return 32768;
-    }
-    int32_t v = (int32_t)peek(b, t);
-    skip(b, t);
-    return v < (1 << (t - 1)) ? v - (1 << t) + 1 : v;
-}
-
-/* At a restart marker: drop the bits of the last byte, expect RSTn, continue after it. */
-static int
-restart(bits *b, unsigned expect, tsr_err *err)
-{
-    /* back to the byte boundary: what is buffered beyond the consumed bits is discarded, so
-     * rewind the reader to the first byte not fully consumed */
-    b->acc = 0;
-    b->n = 0;
-    if (!b->marker) {
-        /* the buffered bytes were consumed past the boundary: find the marker from p */
-        while (b->p < b->end && !(b->p[0] == 0xFF && b->p + 1 < b->end && b->p[1] != 0x00)) {
-            b->p++;
-        }
-    }
-    if (b->end - b->p < 2 || b->p[0] != 0xFF || b->p[1] != (uint8_t)(0xD0 + (expect & 7))) {
-        return corrupt(err, "missing or out-of-order restart marker");
-    }
-    b->p += 2;
-    b->marker = 0;
-    return TSR_OK;
+    return t == 16 ? 32768 : rnd__bits_extend(b, t);
 }
 
 /* ---------------------------------------------------------------- scans */
@@ -227,7 +53,7 @@ typedef struct scan {
 
 /* Decodes one scan into out (interleaved samples of ncomp components, 16 bits each). */
 static int
-decode_scan(const ljpeg *j, const scan *s, bits *b, uint16_t *out, tsr_err *err)
+decode_scan(const ljpeg *j, const scan *s, rnd__bits *b, uint16_t *out, tsr_err *err)
 {
     const unsigned w = j->width, h = j->height, nc = j->ncomp;
     const unsigned mask = 0xFFFFu;
@@ -237,7 +63,7 @@ decode_scan(const ljpeg *j, const scan *s, bits *b, uint16_t *out, tsr_err *err)
     for (unsigned y = 0; y < h; y++) {
         for (unsigned x = 0; x < w; x++) {
             if (j->restart && mcus == j->restart) {
-                int rc = restart(b, rst++, err);
+                int rc = rnd__bits_restart(b, rst++, LJ_WHO, err);
                 if (rc != TSR_OK) {
                     return rc;
                 }
@@ -268,7 +94,7 @@ decode_scan(const ljpeg *j, const scan *s, bits *b, uint16_t *out, tsr_err *err)
                     default: pred = (ra + rb) >> 1; break;
                     }
                 }
-                int t = decode_cat(b, &j->dc[s->table[c]]);
+                int t = rnd__huff_decode(b, &j->dc[s->table[c]]);
                 if (t < 0) {
                     return corrupt(err, "invalid Huffman code");
                 }
@@ -298,42 +124,28 @@ rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fra
     int rc = TSR_OK, have_frame = 0, scans = 0;
     unsigned done[LJ_MAX_COMPS] = {0};
     while (rc == TSR_OK) {
-        /* next marker (fill bytes 0xFF allowed) */
-        while (i < len && data[i] == 0xFF && i + 1 < len && data[i + 1] == 0xFF) {
-            i++;
-        }
-        if (i + 1 >= len || data[i] != 0xFF) {
+        rnd__jpeg_seg seg;
+        rc = rnd__jpeg_next_segment(data, len, &i, &seg, LJ_WHO, err);
+        if (rc == TSR_ENOTFOUND) {
             rc = scans ? TSR_OK : corrupt(err, "no scan before the end of the data");
             break;
         }
-        unsigned m = data[i + 1];
-        i += 2;
-        if (m == 0xD9) { /* EOI */
+        if (rc != TSR_OK || seg.marker == 0xD9) { /* EOI */
             break;
         }
-        if (m >= 0xD0 && m <= 0xD7) {
-            continue; /* a stray RSTn between scans */
+        if (!seg.body) {
+            continue; /* SOI, or a stray RSTn between scans */
         }
-        if (i + 2 > len) {
-            rc = corrupt(err, "truncated marker segment");
-            break;
-        }
-        unsigned seglen = be16(data + i);
-        if (seglen < 2 || i + seglen > len) {
-            rc = corrupt(err, "a marker segment runs past the end of the data");
-            break;
-        }
-        const uint8_t *s = data + i + 2;
-        unsigned sl = seglen - 2;
-        i += seglen;
+        unsigned m = seg.marker, sl = seg.len;
+        const uint8_t *s = seg.body;
         if (m == 0xC3) { /* SOF3 */
             if (have_frame || sl < 6) {
                 rc = corrupt(err, have_frame ? "two frame headers" : "short SOF3");
                 break;
             }
             j.precision = s[0];
-            j.height = be16(s + 1);
-            j.width = be16(s + 3);
+            j.height = rnd__be16(s + 1);
+            j.width = rnd__be16(s + 3);
             j.ncomp = s[5];
             if (j.precision < 2 || j.precision > 16 || j.ncomp < 1 || j.ncomp > LJ_MAX_COMPS ||
                 sl < 6 + 3 * j.ncomp) {
@@ -375,12 +187,12 @@ rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fra
             rc = tsr_err_set(err, TSR_EUNSUPP, "JPEG process SOF%u in a lossless transfer syntax",
                              m - 0xC0);
         } else if (m == 0xC4) {
-            rc = parse_dht(&j, s, sl, err);
+            rc = rnd__huff_parse_dht(j.dc, NULL, 16, s, sl, LJ_WHO, err);
         } else if (m == 0xDD) {
             if (sl != 2) {
                 rc = corrupt(err, "DRI segment of the wrong length");
             } else {
-                j.restart = be16(s);
+                j.restart = rnd__be16(s);
             }
         } else if (m == 0xDA) { /* SOS */
             scan sc;
@@ -410,7 +222,7 @@ rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fra
                 rc = corrupt(err, "SOS: predictor or point transform out of range");
                 break;
             }
-            bits b = {data + i, data + len, 0, 0, 0};
+            rnd__bits b = {data + i, data + len, 0, 0, 0};
             rc = decode_scan(&j, &sc, &b, samples, err);
             if (rc != TSR_OK) {
                 break;
@@ -420,12 +232,7 @@ rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fra
             }
             scans++;
             /* continue after the entropy-coded data: the next marker that is not RSTn */
-            const uint8_t *p = b.p;
-            while (p + 1 < data + len &&
-                   !(p[0] == 0xFF && p[1] != 0x00 && !(p[1] >= 0xD0 && p[1] <= 0xD7))) {
-                p++;
-            }
-            i = (size_t)(p - data);
+            i = rnd__jpeg_skip_entropy(data, len, (size_t)(b.p - data));
         }
         /* APPn, COM, DQT and others: skipped */
     }
