@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-
 typedef enum codec {
     CODEC_NATIVE,
     CODEC_DEFLATE_FRAME,
@@ -24,7 +23,7 @@ typedef enum codec {
     CODEC_J2K,
     CODEC_JLS,
     CODEC_LJPEG,
-    CODEC_GDCM,
+    CODEC_JPEG12,
 } codec;
 
 struct rnd_dicom {
@@ -65,8 +64,8 @@ choose_codec(const rnd_info *info, codec *out, tsr_err *err)
     } else if (ts_is(ts, TS_RLE)) {
         *out = CODEC_RLE;
     } else if (ts_is(ts, TS_JPEG_BASELINE) || ts_is(ts, TS_JPEG_EXTENDED)) {
-        /* libjpeg-turbo 2.1 decodes 8-bit JPEG only; 12-bit goes through GDCM's IJG build. */
-        *out = info->bits_stored <= 8 ? CODEC_JPEG8 : CODEC_GDCM;
+        /* libjpeg-turbo 2.1 decodes 8-bit JPEG only; 12-bit has a decoder of our own. */
+        *out = info->bits_stored <= 8 ? CODEC_JPEG8 : CODEC_JPEG12;
     } else if (ts_is(ts, TS_JPEGLS_LL) || ts_is(ts, TS_JPEGLS_NEAR)) {
         *out = CODEC_JLS;
     } else if (ts_is(ts, TS_JPEG_LL14) || ts_is(ts, TS_JPEG_LL14SV1)) {
@@ -579,8 +578,9 @@ decode_jls(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f, 
     return rc == TSR_OK && planar ? interleave_in_place(f, err) : rc;
 }
 
-/* Decodes through GDCM's codecs straight into the frame; the rare planar output is then
- * reordered through a copy. */
+/* Decodes through GDCM's codecs straight into the frame (only 12-bit colour JPEG, after our
+ * own decoder has read the whole stream); the rare planar output is then reordered through a
+ * copy. */
 static int
 decode_gdcm(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f, tsr_err *err)
 {
@@ -709,9 +709,14 @@ decode_frame(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out, int *app
         case CODEC_LJPEG:
             rc = rnd__ljpeg_decode(info, data, len, f, err);
             break;
-        case CODEC_GDCM:
-            rc = decode_gdcm(info, data, len, f, err);
+        case CODEC_JPEG12: {
+            int colour_left = 0;
+            rc = rnd__jpeg12_decode(info, data, len, f, &colour_left, err);
+            if (rc == TSR_OK && colour_left) {
+                rc = decode_gdcm(info, data, len, f, err); /* a vetted stream: see the codec */
+            }
             break;
+        }
         }
     }
     free(joined);

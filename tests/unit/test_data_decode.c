@@ -146,6 +146,19 @@ ljpeg_equals_gdcm(void **state)
     assert_same_as_gdcm(files, sizeof files / sizeof files[0]);
 }
 
+/* 12-bit lossy JPEG by our own decoder (rnd_codec_jpeg12.c): IJG's integer inverse DCT, so
+ * bit for bit what GDCM's IJG build gives; the NEMA MR sample has PVRG's Se = 0 quirk. */
+static void
+jpeg12_equals_gdcm(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "syntax/jpeg_extended_12bit__JPGExtended_NM1.dcm",
+        "syntax/jpeg_extended_12bit__MR1_JPLY.dcm",
+    };
+    assert_same_as_gdcm(files, sizeof files / sizeof files[0]);
+}
+
 /* The NEMA CT1 image in every lossless codec equals its uncompressed original (corpus README). */
 static void
 lossless_ct1_equals_uncompressed(void **state)
@@ -552,8 +565,8 @@ j2k_reduced_decode(void **state)
 TSR_TEST_MAIN(
     cmocka_unit_test(lossless_ct1_equals_uncompressed), cmocka_unit_test(j2k_reduced_decode),
     cmocka_unit_test(jpegls_charls_equals_gdcm), cmocka_unit_test(ljpeg_equals_gdcm),
-    cmocka_unit_test(jpegls_near_within_bound), cmocka_unit_test(mr_small_in_every_encoding),
-    cmocka_unit_test(rgb_planar_configurations_agree),
+    cmocka_unit_test(jpeg12_equals_gdcm), cmocka_unit_test(jpegls_near_within_bound),
+    cmocka_unit_test(mr_small_in_every_encoding), cmocka_unit_test(rgb_planar_configurations_agree),
     cmocka_unit_test(ybr_full_close_to_rgb_original),
     cmocka_unit_test(multiframe_single_frame_access), cmocka_unit_test(one_bit_segmentation),
     cmocka_unit_test(open_mem_equals_open_file), cmocka_unit_test(bad_files_fail_cleanly),
