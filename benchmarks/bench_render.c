@@ -120,9 +120,11 @@ main(int argc, char **argv)
     } k_codecs[] = {
         {"uncompressed (explicit VR LE)", "syntax/explicit_vr_le__CT1_UNC.dcm", 0},
         {"RLE lossless (Tessera)", "edge/rle_multi_fragment__D_CLUNIE_CT1_RLE_FRAGS.dcm", 1},
-        {"JPEG lossless SV1 (GDCM)", "syntax/jpeg_lossless_sv1__CT1_JPLL.dcm", 0},
-        {"JPEG-LS lossless (GDCM/CharLS)", "syntax/jpegls_lossless__CT1_JLSL.dcm", 0},
+        {"JPEG lossless SV1 (Tessera)", "syntax/jpeg_lossless_sv1__CT1_JPLL.dcm", 1},
+        {"JPEG-LS lossless (CharLS)", "syntax/jpegls_lossless__CT1_JLSL.dcm", 1},
         {"JPEG 2000 lossless (OpenJPEG)", "syntax/j2k_lossless__CT1_J2KR.dcm", 1},
+        /* not CT1: the NEMA MR1 sample, 512x512 12-bit, the only lossy 12-bit one at that size */
+        {"12-bit lossy JPEG, MR1 (Tessera)", "syntax/jpeg_extended_12bit__MR1_JPLY.dcm", 1},
     };
     printf("Tessera render-core benchmark: 512x512 16-bit CT (NEMA CT1), 1 thread, median of %d "
            "runs\n\n",
