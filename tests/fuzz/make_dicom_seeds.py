@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: MIT
 """Writes the tiny, self-made DICOM seeds of corpus/dicom and corpus/dataset (a few hundred
 bytes each): every dataset encoding, sequences (defined and undefined length), native and
-encapsulated (RLE) pixel data, a deflated dataset, character sets. Run once; the files are
+encapsulated (RLE, 12-bit JPEG through DCMTK) pixel data, a deflated dataset, character sets. Run once; the files are
 committed. Larger, real seeds come from ../shared/dicom at run time (scripts/fuzz.sh, and the
 fuzz.*.shared ctest entries), never copied into the repository."""
 import os
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
 import zlib
 
 LE_EXPL, LE_IMPL, BE_EXPL = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"
@@ -60,9 +63,12 @@ def meta(ts):
     return b"\0" * 128 + b"DICM" + elem(0x00020000, "UL", struct.pack("<I", len(body))) + body
 
 
-def image(enc, rows=4, cols=4, bits=16, signed=1, pixels=None, extra=()):
-    """A small CT-like image; `extra` is a list of (tag, encoded element) merged in tag order."""
+def image(enc, rows=4, cols=4, bits=16, signed=1, pixels=None, extra=(), spp=1):
+    """A small CT-like image (RGB when spp is 3); `extra` is a list of (tag, encoded element)
+    merged in tag order."""
     big = enc == "be"
+    if spp == 3:
+        extra = list(extra) + [(0x00280006, us(0x00280006, 0, enc))]
     els = [
         (0x00080005, elem(0x00080005, "CS", "ISO_IR 100", enc)),
         (0x00080016, elem(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.2", enc)),
@@ -73,8 +79,8 @@ def image(enc, rows=4, cols=4, bits=16, signed=1, pixels=None, extra=()):
         (0x0020000E, elem(0x0020000E, "UI", "1.2.3.4.5", enc)),
         (0x00200032, elem(0x00200032, "DS", "0\\0\\0", enc)),
         (0x00200037, elem(0x00200037, "DS", "1\\0\\0\\0\\1\\0", enc)),
-        (0x00280002, us(0x00280002, 1, enc)),
-        (0x00280004, elem(0x00280004, "CS", "MONOCHROME2", enc)),
+        (0x00280002, us(0x00280002, spp, enc)),
+        (0x00280004, elem(0x00280004, "CS", "RGB" if spp == 3 else "MONOCHROME2", enc)),
         (0x00280010, us(0x00280010, rows, enc)),
         (0x00280011, us(0x00280011, cols, enc)),
         (0x00280030, elem(0x00280030, "DS", "0.5\\0.5", enc)),
@@ -88,7 +94,7 @@ def image(enc, rows=4, cols=4, bits=16, signed=1, pixels=None, extra=()):
         (0x00281053, elem(0x00281053, "DS", "1", enc)),
     ]
     if pixels is None:
-        n = rows * cols
+        n = rows * cols * spp
         fmt = (">" if big else "<") + ("h" if bits == 16 else "B") * n
         vals = [(i * 97) % 2000 - 1000 if bits == 16 else (i * 37) % 256 for i in range(n)]
         pixels = elem(0x7FE00010, "OW" if bits == 16 else "OB", struct.pack(fmt, *vals), enc)
@@ -118,6 +124,28 @@ def rle_frame(data):
     return hdr + seg
 
 
+def jpeg12_seeds():
+    """12-bit lossy JPEG (.4.51), grey and colour, as DCMTK's dcmcjpeg writes them (our decoder,
+    render/rnd_codec_jpeg12.c, and GDCM's colour conversion after it). Skipped without DCMTK."""
+    if not shutil.which("dcmcjpeg"):
+        print("dcmcjpeg not found: no 12-bit JPEG seeds", file=sys.stderr)
+        return {}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, raw, opts in (
+            ("jpeg12_grey.dcm", image("le", rows=16, cols=24, signed=0), ["+ee"]),
+            ("jpeg12_rgb.dcm", image("le", rows=16, cols=16, bits=8, signed=0, spp=3),
+             ["+ee", "+bt"]),
+        ):
+            src, dst = os.path.join(tmp, "in.dcm"), os.path.join(tmp, "out.dcm")
+            with open(src, "wb") as f:
+                f.write(meta(LE_EXPL) + raw)
+            subprocess.run(["dcmcjpeg", *opts, src, dst], check=True)
+            with open(dst, "rb") as f:
+                out[name] = f.read()
+    return out
+
+
 def main(out):
     files = {
         "explicit_le_ct.dcm": meta(LE_EXPL) + image("le", extra=sequences("le")),
@@ -137,6 +165,7 @@ def main(out):
     files["deflated_ct.dcm"] = meta(DEFLATE) + c.compress(raw) + c.flush()
     # A bare dataset without Part 10 header (GDCM reads those; the store refuses them).
     files["bare_implicit.dcm"] = image("implicit")
+    files.update(jpeg12_seeds())
     for sub in ("dicom", "dataset"):
         d = os.path.join(out, sub)
         os.makedirs(d, exist_ok=True)
