@@ -14,17 +14,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
-  useServer, demo, tempDir, runTessera, corpusAvailable, CORPUS_DIR, IN_CI, TEST_DIR,
+  useServer, demo, tempDir, runTessera, corpusAvailable, CORPUS_DIR,
 } from './harness.mjs';
+import { browserSuiteOpts as suiteOpts, launchChromium } from './browser.mjs';
 import { readUids } from './dicom.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const MAMMO = path.join(CORPUS_DIR, 'large/mammo_j2k_lossy__MG1_J2KI.dcm');
 const SCREENSHOT = process.env.TSR_OSD_SCREENSHOT || '/tmp/osd.png';
 const require = createRequire(import.meta.url);
-
-const haveChromium = fs.existsSync(CHROMIUM);
-const suiteOpts = haveChromium || IN_CI ? {} : { skip: `${CHROMIUM} not found (Debian package chromium)` };
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>tessera osd</title>
@@ -127,13 +124,7 @@ describe('OpenSeadragon over IIIF in Chromium', suiteOpts, () => {
   const failures = [];
   const consoleErrors = [];
   before(async () => {
-    assert.ok(haveChromium, `${CHROMIUM} not found (install the Debian package chromium); required when CI is set`);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'],
-    });
+    browser = await launchChromium(['--disable-gpu']);
     assert.ok(srv.token, 'the harness gives the server an admin token');
     page = await browser.newPage({
       viewport: { width: 800, height: 600 }, deviceScaleFactor: 1,

@@ -16,112 +16,32 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { useServer, demo, tempDir, runTessera, request, IN_CI, TEST_DIR } from './harness.mjs';
+import { request } from './harness.mjs';
+import {
+  browserSuiteOpts as suiteOpts, PHONE, DESKTOP, launchChromium, recordedPage, useViewerServer, demoStudies, api,
+} from './browser.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const WEB_ROOT = path.resolve(TEST_DIR, '../../web');
-const ARTIFACTS = process.env.TSR_ARTIFACTS || path.join(TEST_DIR, 'artifacts');
-const haveChromium = fs.existsSync(CHROMIUM);
-const suiteOpts = haveChromium || IN_CI ? {} : { skip: `${CHROMIUM} not found (Debian package chromium)` };
-
-// ---------------------------------------------------------------- credentials (local helper)
-// The server's admin bearer token: the harness's server.token when it sets one, else the
-// TESSERA_ADMIN_TOKEN this process gives every server it starts. The admin's password: the
-// harness's server.adminPassword, else the first-start line on the server's (or the import's)
-// stdout.
-if (!process.env.TESSERA_ADMIN_TOKEN) process.env.TESSERA_ADMIN_TOKEN = crypto.randomBytes(24).toString('base64url');
-const tokenOf = (s) => s.token || process.env.TESSERA_ADMIN_TOKEN;
-const PASSWORD_RE = /first start: user "admin" created with password (\S+)/;
-async function adminPassword(s, ...texts) {
-  for (let i = 0; i < 50; i++) {
-    if (s.adminPassword) return s.adminPassword;
-    for (const t of [s.stdout(), ...texts]) {
-      const m = PASSWORD_RE.exec(t || '');
-      if (m) return m[1];
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`no admin password: neither server.adminPassword nor a first-start line on stdout:\n${s.stdout()}`);
-  return '';
-}
-const api = (s, p, o = {}) => request(p, {
-  origin: s.origin, ...o, headers: { Authorization: `Bearer ${tokenOf(s)}`, Accept: 'application/json', ...(o.headers || {}) },
-});
-
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, hasTouch: true, isMobile: true };
-const DESKTOP = { viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 };
-const CT_DESC = 'Tessera demo CT';
 
 // Console errors that are only the browser reporting an expected 4xx answer.
 const EXPECTED_4XX = /Failed to load resource: the server responded with a status of 4(01|03|04|10|23|29)/;
 
 describe('share links in the viewer (Chromium)', suiteOpts, () => {
-  let importOut = '';
-  const srv = useServer(async () => {
-    const dataDir = tempDir('tessera-share-data-');
-    const d = await demo();
-    const r = await runTessera(['import', '--data', dataDir, d.dir]);
-    assert.equal(r.code, 0, `import: ${r.stdout}${r.stderr}`);
-    importOut = r.stdout;
-    return { dataDir, args: ['--web-root', WEB_ROOT] };
-  });
+  const { srv, password: adminPasswordOf } = useViewerServer('tessera-share-data-');
 
   let browser;
   let studies; // {ct, others: [uid]}
   let password;
   before(async () => {
-    assert.ok(haveChromium, `${CHROMIUM} not found (install the Debian package chromium); required when CI is set`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    password = await adminPassword(srv, importOut);
-    const r = await api(srv, '/dicomweb/studies?includefield=00081030', { headers: { Accept: 'application/dicom+json' } });
-    assert.equal(r.status, 200, `QIDO with the admin token: ${r.status} ${r.text().slice(0, 300)}`);
-    const all = r.json();
-    assert.equal(all.length, 3, 'three demo studies');
-    const ct = all.find((s) => s['00081030']?.Value?.[0] === CT_DESC);
-    assert.ok(ct, 'the demo CT study');
-    studies = { ct: ct['0020000D'].Value[0], others: all.filter((s) => s !== ct).map((s) => s['0020000D'].Value[0]) };
+    browser = await launchChromium();
+    password = await adminPasswordOf();
+    studies = await demoStudies(srv);
   });
   after(async () => {
     if (browser) await browser.close();
   });
 
-  // A page with its errors, CSP violations and requests recorded.
-  async function newPage(name, profile) {
-    const ctx = await browser.newContext(profile);
-    await ctx.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener('securitypolicyviolation', (e) => {
-        window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile || ''}:${e.lineNumber || ''}`);
-      });
-    });
-    const page = await ctx.newPage();
-    const rec = { name, page, ctx, errors: [], csp: [], requests: [], responses: [] };
-    page.on('console', (m) => {
-      if (/Content.Security.Policy/i.test(m.text())) rec.csp.push(m.text());
-      if (m.type() === 'error' && !EXPECTED_4XX.test(m.text())) rec.errors.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => rec.errors.push(`page error: ${e}`));
-    page.on('request', (r) => rec.requests.push({ url: r.url(), type: r.resourceType(), method: r.method() }));
-    page.on('response', (r) => rec.responses.push({ url: r.url(), status: r.status() }));
-    page.on('requestfailed', (r) => {
-      if (!/ERR_ABORTED/.test(r.failure()?.errorText || '')) rec.errors.push(`failed: ${r.url()} ${r.failure()?.errorText}`);
-    });
-    rec.shot = (n) => page.screenshot({ path: path.join(ARTIFACTS, `share-${name}-${n}.png`) });
-    rec.clean = async (what) => {
-      const inPage = await page.evaluate(() => window.__csp || []).catch(() => []);
-      assert.deepEqual([...rec.csp, ...inPage], [], `${name}: no Content-Security-Policy violation (${what})`);
-      assert.deepEqual(rec.errors, [], `${name}: no console errors but expected 4xx answers (${what})`);
-    };
-    return rec;
-  }
+  // A page with its errors, CSP violations and requests recorded (browser.mjs).
+  const newPage = (name, profile) => recordedPage(browser, { name, profile, expected4xx: EXPECTED_4XX, shotPrefix: 'share' });
   const painted = (page) => page.waitForSelector('#grid > .viewport:nth-child(1)[data-painted]:not([data-painted="0"])', { timeout: 30000 })
     .then(() => page.waitForSelector('#grid > .viewport:nth-child(1)[data-state="still"]', { timeout: 30000 }));
   const canvasVariance = (page) => page.$eval('#grid > .viewport:nth-child(1) canvas.image', (c) => {

@@ -16,32 +16,8 @@
 // fails when CI is set. Override with CHROMIUM_BIN.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { useServer, demo, tempDir, runTessera, IN_CI, TEST_DIR } from './harness.mjs';
-
-// Credentials (access control): the server's admin token (the harness's server.token) for the
-// requests made here, and the admin's first-start password (server.adminPassword, else the line
-// on the server's or the import's stdout) for the login page.
-const PASSWORD_RE = /first start: user "admin" created with password (\S+)/;
-async function adminPassword(s, ...texts) {
-  for (let i = 0; i < 50; i++) {
-    if (s.adminPassword) return s.adminPassword;
-    for (const t of [s.stdout(), ...texts]) {
-      const m = PASSWORD_RE.exec(t || '');
-      if (m) return m[1];
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`no admin password: neither server.adminPassword nor a first-start line on stdout:\n${s.stdout()}`);
-  return '';
-}
-
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const WEB_ROOT = path.resolve(TEST_DIR, '../../web');
-const ARTIFACTS = process.env.TSR_ARTIFACTS || path.join(TEST_DIR, 'artifacts');
-const haveChromium = fs.existsSync(CHROMIUM);
-const suiteOpts = haveChromium || IN_CI ? {} : { skip: `${CHROMIUM} not found (Debian package chromium)` };
+import { ARTIFACTS, browserSuiteOpts as suiteOpts, launchChromium, useViewerServer } from './browser.mjs';
 
 const PROFILES = [
   { name: 'desktop', viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, hasTouch: false, isMobile: false },
@@ -49,27 +25,12 @@ const PROFILES = [
 ];
 
 describe('the viewer in Chromium', suiteOpts, () => {
-  let importOut = '';
-  const srv = useServer(async () => {
-    const dataDir = tempDir('tessera-viewer-data-');
-    const d = await demo();
-    const r = await runTessera(['import', '--data', dataDir, d.dir]);
-    assert.equal(r.code, 0, `import: ${r.stdout}${r.stderr}`);
-    importOut = r.stdout;
-    return { dataDir, args: ['--web-root', WEB_ROOT] };
-  });
+  const { srv, password: adminPasswordOf } = useViewerServer('tessera-viewer-data-');
   const auth = () => (srv.token ? { Authorization: `Bearer ${srv.token}` } : {});
 
   let browser;
   before(async () => {
-    assert.ok(haveChromium, `${CHROMIUM} not found (install the Debian package chromium); required when CI is set`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     if (browser) await browser.close();
@@ -99,7 +60,7 @@ describe('the viewer in Chromium', suiteOpts, () => {
           if (!/ERR_ABORTED/.test(r.failure()?.errorText || '')) errors.push(`failed: ${r.url()} ${r.failure()?.errorText}`);
         });
         // Without a session the viewer sends the user to the login page, and back after it.
-        const password = await adminPassword(srv, importOut);
+        const password = await adminPasswordOf();
         await page.goto(`${srv.origin}/`);
         await page.waitForURL(/\/login\.html$/, { timeout: 20000 });
         await page.fill('#username', 'admin');

@@ -6,6 +6,7 @@
 // (GET /api/shares?study=) with their state and a Revoke button (DELETE /api/shares/{id}).
 import { apiFetch, TAG, val, str, personName, dicomDate } from './dicom.js';
 import { when, jsonOf } from './session.js';
+import { copyFromInput } from './clipboard.js';
 
 const $ = (s) => document.querySelector(s);
 const dlg = $('#share');
@@ -162,20 +163,8 @@ function showResult(j, pin) {
   $('#share-url').select();
 }
 
-async function copy() {
-  const input = $('#share-url');
-  const note = $('#share-copied');
-  try {
-    await navigator.clipboard.writeText(input.value);
-    note.textContent = 'Copied to the clipboard.';
-    return;
-  } catch { /* no clipboard permission (or not a secure context): select the text */ }
-  input.focus();
-  input.select();
-  input.setSelectionRange(0, input.value.length);
-  let ok = false;
-  try { ok = document.execCommand('copy'); } catch { ok = false; }
-  note.textContent = ok ? 'Copied to the clipboard.' : 'The link is selected: copy it with Ctrl+C (or long-press and Copy).';
+function copy() {
+  return copyFromInput($('#share-url'), $('#share-copied'), 'link');
 }
 
 const STATE_WORDS = { active: 'active', expired: 'expired', revoked: 'revoked', 'used up': 'used up', locked: 'locked (wrong codes)' };
