@@ -66,7 +66,7 @@ function showGone(title, text, state = 'gone') {
   closeStudy();
   if ($('#share')?.open) $('#share').close();
   $('#list-view')?.remove();
-  for (const id of ['#study-view', '#share-btn', '#logout-btn', '#who', '#share-banner']) {
+  for (const id of ['#study-view', '#share-btn', '#logout-btn', '#who', '#admin-link', '#share-banner']) {
     const e = $(id);
     if (e) e.hidden = true;
   }
@@ -131,6 +131,8 @@ function enterUser(me) {
     $('#who').title = `Logged in as ${me.username} (${me.role})`;
     $('#who').hidden = false;
     $('#logout-btn').hidden = false;
+    // the administration page (users, tokens, links, audit) is for admins only
+    $('#admin-link').hidden = me.role !== 'admin';
   }
 }
 
