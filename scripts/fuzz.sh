@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(dicom dataset multipart accept qido iiif http_params mpr api_json config)
+all_targets=(dicom codec dataset multipart accept qido iiif http_params mpr api_json config)
 if [ $# -ne 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
     echo "usage: $0 TARGET|all SECONDS   (targets: ${all_targets[*]})" >&2
     exit 2

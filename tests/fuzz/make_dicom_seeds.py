@@ -146,6 +146,36 @@ def jpeg12_seeds():
     return out
 
 
+def first_fragment(dcm):
+    """The first fragment of a file's encapsulated Pixel Data (explicit VR little endian)."""
+    i = dcm.rindex(b"\xe0\x7f\x10\x00") + 12  # tag, VR, reserved, undefined length
+    frags = []
+    while dcm[i:i + 4] == b"\xfe\xff\x00\xe0":
+        n = struct.unpack("<I", dcm[i + 4:i + 8])[0]
+        frags.append(dcm[i + 8:i + 8 + n])
+        i += 8 + n
+    return frags[1]  # after the Basic Offset Table
+
+
+def codec_seeds(files):
+    """corpus/codec: one byte choosing the decoder (fuzz_codec.c), then a frame taken from the
+    encapsulated seeds: 12-bit JPEG grey and colour, lossless JPEG (DCMTK), RLE."""
+    out = {}
+    if "jpeg12_grey.dcm" in files:
+        out["jpeg12_grey"] = b"\x04" + first_fragment(files["jpeg12_grey.dcm"])
+        out["jpeg12_rgb"] = b"\x04" + first_fragment(files["jpeg12_rgb.dcm"])
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = os.path.join(tmp, "in.dcm"), os.path.join(tmp, "out.dcm")
+            with open(src, "wb") as f:
+                f.write(meta(LE_EXPL) + image("le", rows=16, cols=24, signed=0))
+            subprocess.run(["dcmcjpeg", "+e1", src, dst], check=True)
+            with open(dst, "rb") as f:
+                out["ljpeg_sv1"] = b"\x05" + first_fragment(f.read())
+    rle = first_fragment(files["rle_2frames.dcm"])
+    out["rle_4x4"] = b"\x02" + bytes([3, 3, 0, 0]) + rle
+    return out
+
+
 def main(out):
     files = {
         "explicit_le_ct.dcm": meta(LE_EXPL) + image("le", extra=sequences("le")),
@@ -172,6 +202,11 @@ def main(out):
         for name, data in files.items():
             with open(os.path.join(d, name), "wb") as f:
                 f.write(data)
+    d = os.path.join(out, "codec")
+    os.makedirs(d, exist_ok=True)
+    for name, data in codec_seeds(files).items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
 
 
 if __name__ == "__main__":
