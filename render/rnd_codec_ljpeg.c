@@ -109,6 +109,74 @@ decode_scan(const ljpeg *j, const scan *s, rnd__bits *b, uint16_t *out, tsr_err 
     return TSR_OK;
 }
 
+/* decode_scan for the common case, one component and no restart interval (a CT or MR slice):
+ * the same predictions with the per-sample branches hoisted out of each row. */
+static int
+decode_scan_grey(const ljpeg *j, const scan *s, rnd__bits *b, uint16_t *out, tsr_err *err)
+{
+    const unsigned w = j->width, h = j->height;
+    const rnd__huff *tab = &j->dc[s->table[0]];
+#define LJ_NEXT(dst, pred)                                                                         \
+    do {                                                                                           \
+        int t_ = rnd__huff_decode(b, tab);                                                         \
+        if (t_ < 0) {                                                                              \
+            return corrupt(err, "invalid Huffman code");                                           \
+        }                                                                                          \
+        (dst) = (uint16_t)((unsigned)((pred) + decode_diff(b, t_)) & 0xFFFFu);                     \
+    } while (0)
+    for (unsigned y = 0; y < h; y++) {
+        uint16_t *px = out + (size_t)y * w;
+        const uint16_t *up = px - w;
+        if (y == 0) {
+            LJ_NEXT(px[0], (int32_t)1 << (j->precision - s->pt - 1));
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], px[x - 1]);
+            }
+            continue;
+        }
+        LJ_NEXT(px[0], up[0]);
+        switch (s->predictor) {
+        case 1:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], px[x - 1]);
+            }
+            break;
+        case 2:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], up[x]);
+            }
+            break;
+        case 3:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], up[x - 1]);
+            }
+            break;
+        case 4:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], (int32_t)px[x - 1] + up[x] - up[x - 1]);
+            }
+            break;
+        case 5:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], (int32_t)px[x - 1] + (((int32_t)up[x] - up[x - 1]) >> 1));
+            }
+            break;
+        case 6:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], (int32_t)up[x] + (((int32_t)px[x - 1] - up[x - 1]) >> 1));
+            }
+            break;
+        default:
+            for (unsigned x = 1; x < w; x++) {
+                LJ_NEXT(px[x], ((int32_t)px[x - 1] + up[x]) >> 1);
+            }
+            break;
+        }
+    }
+#undef LJ_NEXT
+    return TSR_OK;
+}
+
 int
 rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                   tsr_err *err)
@@ -223,7 +291,8 @@ rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fra
                 break;
             }
             rnd__bits b = {data + i, data + len, 0, 0, 0};
-            rc = decode_scan(&j, &sc, &b, samples, err);
+            rc = j.ncomp == 1 && !j.restart ? decode_scan_grey(&j, &sc, &b, samples, err)
+                                            : decode_scan(&j, &sc, &b, samples, err);
             if (rc != TSR_OK) {
                 break;
             }

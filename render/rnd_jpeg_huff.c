@@ -127,29 +127,6 @@ rnd__huff_parse_dht(rnd__huff dc[4], rnd__huff ac[4], unsigned max_dc, const uin
     return TSR_OK;
 }
 
-void
-rnd__bits_fill(rnd__bits *b)
-{
-    while (b->n <= 56) {
-        unsigned byte = 0;
-        if (!b->marker && b->p < b->end) {
-            byte = *b->p;
-            if (byte == 0xFF) {
-                if (b->p + 1 < b->end && b->p[1] == 0x00) {
-                    b->p += 2; /* stuffed zero byte */
-                } else {
-                    b->marker = 1; /* a marker (RSTn, EOI): feed zeros until it is consumed */
-                    byte = 0;
-                }
-            } else {
-                b->p++;
-            }
-        }
-        b->acc |= (uint64_t)byte << (56 - b->n);
-        b->n += 8;
-    }
-}
-
 int
 rnd__bits_restart(rnd__bits *b, unsigned expect, const char *who, tsr_err *err)
 {

@@ -1,16 +1,97 @@
 /* SPDX-License-Identifier: MIT */
-/* Our sequential DCT JPEG decoder (render/rnd_codec_jpeg12.c) on streams made here with
- * libjpeg-turbo: restart intervals, odd sizes, several scans, colour, and corrupt streams.
+/* Our JPEG decoders on streams made here.
+ *
+ * The lossless decoder (render/rnd_codec_ljpeg.c) on every predictor: a demo CT slice compressed
+ * by DCMTK's dcmcjpeg with selection values 1..7 (and a point transform) decodes to the
+ * original's samples exactly (with the low bits the point transform drops cleared).
+ *
+ * The sequential DCT decoder (render/rnd_codec_jpeg12.c) on streams made with libjpeg-turbo:
+ * restart intervals, odd sizes, several scans, colour, and corrupt streams.
  *
  * libjpeg-turbo writes 8-bit streams only, which the decoder reads too (PASS1_BITS 2 of the same
  * integer inverse DCT). Its entropy decoding, restart handling and block layout do not depend on
  * the precision, so these tests pin them down against libjpeg-turbo's own "islow" decode, bit for
  * bit; the 12-bit arithmetic is pinned against GDCM on the corpus files (test_data_decode.c,
  * jpeg12_equals_gdcm). */
-#include "tsr_test.h"
+#define _XOPEN_SOURCE 700
+#include "demo.h"
 #include "rnd_internal.h"
+#include "tsr_test.h"
+
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
+
+/* ---------------------------------------------------------------- lossless, every predictor */
+
+static int
+rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static rnd_frame *
+decode_file(const char *path)
+{
+    rnd_dicom *d = NULL;
+    rnd_frame *f = NULL;
+    tsr_err err = {0};
+    if (rnd_dicom_open(path, NULL, &d, &err) != TSR_OK ||
+        rnd_dicom_decode_frame(d, 0, &f, &err) != TSR_OK) {
+        fail_msg("%s: %s", path, err.msg);
+    }
+    rnd_dicom_close(d);
+    return f;
+}
+
+static void
+ljpeg_every_predictor_is_lossless(void **state)
+{
+    (void)state;
+    if (system("command -v dcmcjpeg >/dev/null 2>&1") != 0) {
+        if (getenv("CI")) {
+            fail_msg("dcmcjpeg (Debian package dcmtk) is missing under CI");
+        }
+        skip();
+    }
+    char dir[] = "/tmp/tsr-ljpeg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    tsr_err err = {0};
+    assert_int_equal(demo_ct_series(dir, 1, NULL, &err), TSR_OK);
+    char src[512], dst[512], cmd[1400];
+    snprintf(src, sizeof src, "%s/CT_0001.dcm", dir);
+    rnd_frame *orig = decode_file(src);
+    assert_int_equal(orig->type, RND_T_S16);
+    for (int sv = 1; sv <= 8; sv++) {
+        int pt = sv == 8 ? 3 : 0; /* the last round: predictor 1 with a point transform */
+        snprintf(dst, sizeof dst, "%s/sv%d.dcm", dir, sv);
+        snprintf(cmd, sizeof cmd, "dcmcjpeg +el +sv %d +pt %d '%s' '%s'", sv == 8 ? 1 : sv, pt, src,
+                 dst);
+        assert_int_equal(system(cmd), 0);
+        rnd_frame *got = decode_file(dst);
+        assert_int_equal(got->bytes, orig->bytes);
+        const int16_t *a = orig->data, *b = got->data;
+        size_t diffs = 0, n = (size_t)orig->width * orig->height;
+        for (size_t i = 0; i < n; i++) {
+            diffs += b[i] != (int16_t)(uint16_t)((uint16_t)a[i] & (uint16_t)(0xFFFFu << pt));
+        }
+        if (diffs) {
+            fprintf(stderr, "selection value %d, point transform %d: %zu samples differ\n",
+                    sv == 8 ? 1 : sv, pt, diffs);
+        }
+        assert_int_equal(diffs, 0);
+        rnd_frame_free(got);
+    }
+    rnd_frame_free(orig);
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---------------------------------------------------------------- sequential DCT */
 
 typedef struct enc_opts {
     int comps;        /* 1 grey, 3 YCbCr */
@@ -336,6 +417,7 @@ corrupt_streams_fail_cleanly(void **state)
     free(px);
 }
 
-TSR_TEST_MAIN(cmocka_unit_test(grey_equals_libjpeg_islow),
+TSR_TEST_MAIN(cmocka_unit_test(ljpeg_every_predictor_is_lossless),
+              cmocka_unit_test(grey_equals_libjpeg_islow),
               cmocka_unit_test(colour_is_vetted_and_left),
               cmocka_unit_test(corrupt_streams_fail_cleanly))
