@@ -70,6 +70,18 @@ typedef enum http_right {
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                 \
     "frame-ancestors 'none'"
 void http__auth_configure(http_server *s, const char *admin_token);
+/* The session cookie's name; http__session_cookie reads its value ("" when none). */
+#define HTTP_COOKIE_NAME "tsr_session"
+void http__session_cookie(http_req *r, char *out, size_t cap);
+/* Resolves the request's credential into r->who. 0 when there is one; otherwise -1, after a
+ * 401 (none, unknown) or a 410 (a share whose link was revoked or expired) unless `quiet`. */
+int http__resolve(http_req *r, int quiet);
+/* Why a share link no longer opens ("link revoked", ...). */
+const char *http__share_refusal(access_share_state st);
+/* The audit's name of who is asking ("user:NAME", "token:ID", "share:ID"), and an audit row
+ * with it, the client's address, `action`, `target` and `status`. */
+void http__actor(const http_req *r, char *out, size_t cap);
+void http__audit(http_req *r, const char *action, const char *target, int status);
 /* Resolves the credential (401/410 when missing or no longer valid), refuses cross-site
  * state changes made with a cookie (403) and checks `right` (403). 0 when allowed, else -1
  * after the answer was sent. */
@@ -85,6 +97,7 @@ int http__scope_query(http_req *r, store_query *q);
 void http__audit_request(http_req *r);
 /* Header lines every response carries (nosniff, no referrer, CSP, no framing). */
 const char *http__security_headers(void);
+/* api.c: every /api resource. */
 int http__api_handler(struct mg_connection *conn, void *cbdata);
 /* static.c: the viewer's HTML, CSS, JavaScript and SVG from the web root, gzipped, with ETags;
  * returns 0 (CivetWeb's own handling) for anything else. */
