@@ -9,7 +9,6 @@
 #include "access.h"
 #include "store.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -25,9 +24,7 @@ static int
 setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    const char *base = getenv("TMPDIR");
-    snprintf(fx->root, sizeof fx->root, "%s/tsr-access-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(fx->root)) {
+    if (tsr_test_tmpdir(fx->root, sizeof fx->root, "access") != 0) {
         free(fx);
         return -1;
     }
@@ -44,20 +41,11 @@ setup(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 teardown(void **state)
 {
     fixture *fx = *state;
     store_close(fx->s);
-    int rc = nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tsr_test_rmtree(fx->root);
     free(fx);
     return rc == 0 ? 0 : -1;
 }

@@ -10,7 +10,6 @@
 #include "demo.h"
 #include "rnd.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,12 +24,10 @@ static int
 setup_tmpdir(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    const char *base = getenv("TMPDIR");
     if (!fx) {
         return -1;
     }
-    snprintf(fx->dir, sizeof fx->dir, "%s/tsr-demo-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(fx->dir)) {
+    if (tsr_test_tmpdir(fx->dir, sizeof fx->dir, "demo") != 0) {
         free(fx);
         return -1;
     }
@@ -39,19 +36,10 @@ setup_tmpdir(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 teardown_tmpdir(void **state)
 {
     fixture *fx = *state;
-    int rc = nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tsr_test_rmtree(fx->dir);
     free(fx);
     return rc == 0 ? 0 : -1;
 }

@@ -13,27 +13,13 @@
  * the precision, so these tests pin them down against libjpeg-turbo's own "islow" decode, bit for
  * bit; the 12-bit arithmetic is pinned against GDCM on the corpus files (test_data_decode.c,
  * jpeg12_equals_gdcm). */
-#define _XOPEN_SOURCE 700
 #include "demo.h"
 #include "rnd_internal.h"
 #include "tsr_test.h"
 
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <jpeglib.h>
 
 /* ---------------------------------------------------------------- lossless, every predictor */
-
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static rnd_frame *
 decode_file(const char *path)
@@ -59,8 +45,8 @@ ljpeg_every_predictor_is_lossless(void **state)
         }
         skip();
     }
-    char dir[] = "/tmp/tsr-ljpeg-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[256];
+    assert_int_equal(tsr_test_tmpdir(dir, sizeof dir, "ljpeg"), 0);
     tsr_err err = {0};
     assert_int_equal(demo_ct_series(dir, 1, NULL, &err), TSR_OK);
     char src[512], dst[512], cmd[1400];
@@ -88,7 +74,7 @@ ljpeg_every_predictor_is_lossless(void **state)
         rnd_frame_free(got);
     }
     rnd_frame_free(orig);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(tsr_test_rmtree(dir), 0);
 }
 
 /* ---------------------------------------------------------------- sequential DCT */

@@ -11,7 +11,6 @@
 #include "store.h"
 
 #include <ctype.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -218,9 +217,7 @@ setup(void **state)
     if (!fx) {
         return -1;
     }
-    const char *base = getenv("TMPDIR");
-    snprintf(fx->root, sizeof fx->root, "%s/tsr-query-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(fx->root)) {
+    if (tsr_test_tmpdir(fx->root, sizeof fx->root, "query") != 0) {
         free(fx);
         return -1;
     }
@@ -230,20 +227,11 @@ setup(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 teardown(void **state)
 {
     fixture *fx = *state;
     store_close(fx->s);
-    int rc = nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tsr_test_rmtree(fx->root);
     free(fx);
     return rc == 0 ? 0 : -1;
 }

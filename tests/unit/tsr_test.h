@@ -26,6 +26,11 @@
         return cmocka_run_group_tests(tests, NULL, NULL);                                          \
     }
 
+/* A new folder "$TMPDIR/tsr-<tag>-XXXXXX" (default /tmp) in out; 0, or -1 with out "". */
+int tsr_test_tmpdir(char *out, size_t cap, const char *tag);
+/* Removes a folder and everything in it (symbolic links are not followed); 0 when done. */
+int tsr_test_rmtree(const char *path);
+
 /* Path of a file in the shared corpus. Skips the test when the corpus is missing, except under
  * CI (environment variable CI set), where a missing corpus is a failure. */
 static inline const char *
