@@ -850,6 +850,44 @@ describe('connection limits: oversized request headers, a slow client', () => {
     assert.ok(servedMs < Math.min(...results.map((r) => r.ms)), `other clients were served (${servedMs} ms) before the slow ones were cut off`);
     assert.equal((await request('/dicomweb/studies', { origin: srv.origin })).status, 200, 'still serving');
   });
+
+  // Slowloris: every byte arrives in time, yet the request never ends. The timeout is on the
+  // whole request head, not on each read, so trickling does not keep the connection.
+  test('a client that trickles a header line every 300 ms is cut off within --request-timeout-ms plus one line', async () => {
+    const trickle = () => new Promise((resolve) => {
+      const t0 = Date.now();
+      const sock = net.connect(srv.port, '127.0.0.1');
+      const got = [];
+      let lines = 0;
+      let tick = null;
+      const finish = (closed) => {
+        clearInterval(tick);
+        clearTimeout(timer);
+        sock.destroy();
+        resolve({ closed, ms: Date.now() - t0, lines, data: Buffer.concat(got) });
+      };
+      const timer = setTimeout(() => finish(false), 8000);
+      sock.on('data', (c) => got.push(c));
+      sock.on('error', () => {});
+      sock.on('close', () => finish(true));
+      sock.on('connect', () => {
+        sock.write(`GET /dicomweb/studies HTTP/1.1\r\nHost: x\r\n${auth()}`);
+        tick = setInterval(() => { if (!sock.destroyed) sock.write(`X-Trickle-${lines++}: a\r\n`); }, 300);
+      });
+    });
+    const slow = [...Array(4)].map(trickle);
+    await sleep(100);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await request('/dicomweb/studies', { origin: srv.origin, timeoutMs: 5000 })).status, 200, 'another client is served meanwhile');
+    }
+    for (const r of await Promise.all(slow)) {
+      assert.ok(r.closed, `a trickling connection was still open after 8 s (${r.lines} lines sent)`);
+      assert.ok(r.lines >= 2, `it did trickle (${r.lines} lines) before being cut off`);
+      assert.ok(r.ms <= 1000 + 300 + 1200, `closed after ${r.ms} ms (--request-timeout-ms 1000, a line every 300 ms)`);
+      const st = statusOf(r.data);
+      assert.ok(st === null || st === 408 || st === 400, `nothing or 408/400: ${r.data.toString('latin1', 0, 100)}`);
+    }
+  });
 });
 
 describe('TLS (--tls-cert)', () => {
