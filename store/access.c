@@ -774,17 +774,16 @@ access_session_get(store *s, const char *token, access_principal *out, tsr_err *
     uint8_t h[32];
     access_token_hash(token, h);
     int64_t now = (int64_t)time(NULL);
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT s.kind, s.subject, s.expires, u.role, %s FROM sessions s"
-             " LEFT JOIN users u ON s.kind='user' AND u.name=s.subject"
-             " LEFT JOIN shares sh ON s.kind='share' AND sh.id=s.subject"
-             " WHERE s.hash=? AND (s.expires > ? OR s.kind='share')",
-             "sh.id, sh.study, sh.series, sh.download, sh.pin_hash <> '', sh.max_opens, sh.opens,"
-             " sh.pin_failures, sh.created, sh.created_by, sh.expires, sh.revoked");
+    static const char sql[] =
+        "SELECT s.kind, s.subject, s.expires, u.role, sh.id, sh.study, sh.series, sh.download,"
+        " sh.pin_hash <> '', sh.max_opens, sh.opens, sh.pin_failures, sh.created, sh.created_by,"
+        " sh.expires, sh.revoked FROM sessions s"
+        " LEFT JOIN users u ON s.kind='user' AND u.name=s.subject"
+        " LEFT JOIN shares sh ON s.kind='share' AND sh.id=s.subject"
+        " WHERE s.hash=? AND (s.expires > ? OR s.kind='share')";
     sqlite3 *db = store__reader(s);
     sqlite3_stmt *st = NULL;
-    int rc = prepare(db, sql, &st, err);
+    int rc = store__stmt(db, sql, &st, err); /* on every request with a cookie */
     if (rc == TSR_OK) {
         sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now);
@@ -814,7 +813,7 @@ access_session_get(store *s, const char *token, access_principal *out, tsr_err *
             }
         }
     }
-    sqlite3_finalize(st);
+    store__stmt_done(st);
     store__reader_put(s, db);
     return rc;
 }
@@ -887,10 +886,10 @@ access_token_check(store *s, const char *token, access_token *out, tsr_err *err)
     access_token_hash(token, h);
     sqlite3 *db = store__reader(s);
     sqlite3_stmt *st = NULL;
-    int rc = prepare(db,
-                     "SELECT id,name,scope,created_by,created,revoked FROM tokens"
-                     " WHERE hash=? AND revoked=0",
-                     &st, err);
+    int rc = store__stmt(db,
+                         "SELECT id,name,scope,created_by,created,revoked FROM tokens"
+                         " WHERE hash=? AND revoked=0",
+                         &st, err); /* on every request with a bearer token */
     if (rc == TSR_OK) {
         sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -899,7 +898,7 @@ access_token_check(store *s, const char *token, access_token *out, tsr_err *err)
             rc = tsr_err_set(err, TSR_ENOTFOUND, "unknown or revoked token");
         }
     }
-    sqlite3_finalize(st);
+    store__stmt_done(st);
     store__reader_put(s, db);
     return rc;
 }

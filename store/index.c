@@ -70,6 +70,40 @@ store__exec(sqlite3 *db, const char *sql, tsr_err *err)
     return TSR_OK;
 }
 
+int
+store__stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out, tsr_err *err)
+{
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+        const char *text = sqlite3_sql(st);
+        if (!sqlite3_stmt_busy(st) && text && strcmp(text, sql) == 0) {
+            sqlite3_clear_bindings(st);
+            *out = st;
+            return TSR_OK;
+        }
+    }
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    return rc == SQLITE_OK ? TSR_OK : store__sql_err(db, rc, "prepare", err);
+}
+
+void
+store__stmt_done(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+    }
+}
+
+/* Closes a connection and the statements store__stmt kept on it. */
+static void
+disconnect(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL) {
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 static int
 connect(const char *path, int readonly, sqlite3 **out, tsr_err *err)
 {
@@ -195,13 +229,13 @@ store__index_close(store *s)
 {
     store__pool *p = &s->pool;
     for (int i = 0; i < p->n_free; i++) {
-        sqlite3_close(p->free_conns[i]);
+        disconnect(p->free_conns[i]);
     }
     free(p->free_conns);
     p->free_conns = NULL;
     p->n_free = p->n_total = 0;
     if (p->writer) {
-        sqlite3_close(p->writer);
+        disconnect(p->writer);
         p->writer = NULL;
     }
     pthread_mutex_destroy(&p->mu);

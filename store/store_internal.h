@@ -38,6 +38,12 @@ void store__reader_put(store *s, sqlite3 *db);
 int store__sql_err(sqlite3 *db, int rc, const char *what, tsr_err *err);
 /* Runs one statement without results. */
 int store__exec(sqlite3 *db, const char *sql, tsr_err *err);
+/* A statement for the hot path, kept prepared on its connection: an idle one with the same SQL
+ * is reset and reused, else a new one is prepared (SQLITE_PREPARE_PERSISTENT). Give it back
+ * with store__stmt_done (which resets it), never sqlite3_finalize; store__index_close finalizes
+ * them. Only for a few fixed SQL texts: the lookup walks the connection's statements. */
+int store__stmt(sqlite3 *db, const char *sql, sqlite3_stmt **out, tsr_err *err);
+void store__stmt_done(sqlite3_stmt *st);
 
 /* Within a write transaction on `db`: the stored path and size of `sop`, or TSR_ENOTFOUND. */
 int store__index_lookup(sqlite3 *db, const char *sop, char *relpath, size_t cap, uint64_t *size,
