@@ -14,10 +14,15 @@
  * compare without one. 8-bit precision is decoded the same way (PASS1_BITS 2), for the odd file
  * whose BitsStored says 12 but whose stream is 8-bit.
  *
- * Grayscale frames are decoded into the frame. Streams with several components are decoded in
- * full too, which proves them sound, but their upsampling and colour conversion are left to GDCM:
- * rnd__jpeg12_decode then says so and the caller hands the (now vetted) stream over. 12-bit
- * colour JPEG is vanishingly rare; a corrupt stream no longer reaches GDCM in either case.
+ * Colour (three components) is upsampled and converted to RGB here too, as IJG does by default:
+ * 4:2:2 (the YBR_FULL_422 of DICOM) and 4:2:0 with IJG's "fancy" triangle filters, bit for bit;
+ * other ratios by replication (as IJG does for them); YCbCr to RGB with IJG's fixed-point
+ * formula. The
+ * stream is YCbCr when the DICOM header says YBR_*, or says RGB but the stream carries a JFIF
+ * marker or an Adobe marker with a transform (as the 8-bit path decides). GDCM decoded colour
+ * before, after our decoder had vetted the stream, but its 12-bit codec assert()s -- aborting the
+ * server -- on some streams that decode cleanly here (found by fuzzing within 20 s once a 12-bit
+ * colour seed existed); it decodes no pixel data any more.
  *
  * Stricter than IJG, which warns and carries on: an invalid Huffman code or a missing restart
  * marker is an error. Like IJG, data that ends early decodes as zero bits. */
@@ -49,6 +54,8 @@ typedef struct jpeg12 {
     /* islow parameters of the precision */
     int pass1_bits;
     int32_t maxj;
+    /* colour markers (APP0 JFIF, APP14 Adobe and its transform flag) */
+    int saw_jfif, saw_adobe, adobe_transform;
 } jpeg12;
 
 /* Zig-zag position k -> natural order, with IJG's 16 extra entries so that a run past 63 in a
@@ -417,13 +424,122 @@ parse_sos(jpeg12 *j, const rnd__jpeg_seg *seg, scan *sc, tsr_err *err)
     return TSR_OK;
 }
 
+/* ---------------------------------------------------------------- colour */
+
+/* Component c's samples for output row y, upsampled to the frame's width into row[] (IJG's
+ * fancy filters for 2:1 horizontal, and 2:1 both ways, with more than two samples a row; else
+ * replication). */
+static void
+upsample_row(const jpeg12 *j, const comp *c, unsigned y, int32_t *row)
+{
+    const unsigned rx = j->hmax / c->h, ry = j->vmax / c->v;
+    const uint16_t *in = c->plane + (size_t)(y / ry) * c->bw * 8;
+    const unsigned dw = (unsigned)(((uint64_t)j->width * c->h + j->hmax - 1) / j->hmax);
+    if (rx == 1) {
+        for (unsigned x = 0; x < j->width; x++) {
+            row[x] = in[x];
+        }
+    } else if (rx == 2 && ry == 2 && dw > 2) {
+        /* jdsample.c h2v2_fancy_upsample: the nearer and further input rows weighted 3:1, then
+         * the columns likewise; the rows above the first and below the last repeat them */
+        const unsigned dh = (unsigned)(((uint64_t)j->height * c->v + j->vmax - 1) / j->vmax);
+        const unsigned r0 = y / 2;
+        const unsigned r1 = y % 2 == 0 ? (r0 == 0 ? 0 : r0 - 1) : (r0 + 1 >= dh ? dh - 1 : r0 + 1);
+        const uint16_t *a = c->plane + (size_t)r0 * c->bw * 8,
+                       *b = c->plane + (size_t)r1 * c->bw * 8;
+        int32_t *o = row;
+        int32_t this_sum = a[0] * 3 + b[0], next_sum = a[1] * 3 + b[1], last_sum;
+        o[0] = (this_sum * 4 + 8) >> 4;
+        o[1] = (this_sum * 3 + next_sum + 7) >> 4;
+        o += 2;
+        last_sum = this_sum;
+        this_sum = next_sum;
+        for (unsigned k = 2; k < dw; k++) {
+            next_sum = a[k] * 3 + b[k];
+            o[0] = (this_sum * 3 + last_sum + 8) >> 4;
+            o[1] = (this_sum * 3 + next_sum + 7) >> 4;
+            o += 2;
+            last_sum = this_sum;
+            this_sum = next_sum;
+        }
+        o[0] = (this_sum * 3 + last_sum + 8) >> 4;
+        o[1] = (this_sum * 4 + 7) >> 4;
+    } else if (rx == 2 && ry == 1 && dw > 2) {
+        /* jdsample.c h2v1_fancy_upsample: 3/4 of the nearer sample, 1/4 of the further */
+        int32_t *o = row;
+        o[0] = in[0];
+        o[1] = (in[0] * 3 + in[1] + 2) >> 2;
+        o += 2;
+        for (unsigned k = 1; k + 1 < dw; k++) {
+            int32_t v = in[k] * 3;
+            o[0] = (v + in[k - 1] + 1) >> 2;
+            o[1] = (v + in[k + 1] + 2) >> 2;
+            o += 2;
+        }
+        o[0] = (in[dw - 1] * 3 + in[dw - 2] + 1) >> 2;
+        o[1] = in[dw - 1];
+        /* row has room for 2 * dw >= width samples */
+    } else {
+        for (unsigned x = 0; x < j->width; x++) {
+            row[x] = in[x / rx];
+        }
+    }
+}
+
+/* Three components into interleaved RGB samples of the frame's type. */
+static int
+write_colour(const jpeg12 *j, int ycc, rnd_frame *out, tsr_err *err)
+{
+    for (unsigned k = 0; k < 3; k++) {
+        if (j->hmax % j->c[k].h || j->vmax % j->c[k].v) {
+            return tsr_err_set(err, TSR_EUNSUPP,
+                               J12_WHO " with sampling factors that do not divide each other");
+        }
+    }
+    const int64_t maxj = j->maxj, center = (maxj + 1) / 2, half = (int64_t)1 << 15;
+    int32_t *rows = malloc(sizeof *rows * 3 * ((size_t)j->width + 2 * 8 * 4));
+    if (!rows) {
+        return tsr_err_set(err, TSR_ENOMEM, "out of memory decoding " J12_WHO);
+    }
+    const size_t rw = (size_t)j->width + 2 * 8 * 4;
+    const int wide = rnd_type_size(out->type) == 2;
+    for (unsigned y = 0; y < j->height; y++) {
+        for (unsigned k = 0; k < 3; k++) {
+            upsample_row(j, &j->c[k], y, rows + k * rw);
+        }
+        const int32_t *c0 = rows, *c1 = rows + rw, *c2 = rows + 2 * rw;
+        for (unsigned x = 0; x < j->width; x++) {
+            int64_t r = c0[x], g = c1[x], b = c2[x];
+            if (ycc) {
+                /* jdcolor.c ycc_rgb_convert: SCALEBITS 16, FIX(1.40200) etc. */
+                int64_t yy = c0[x], cb = c1[x] - center, cr = c2[x] - center;
+                r = yy + ((91881 * cr + half) >> 16);
+                g = yy + ((-22554 * cb + half - 46802 * cr) >> 16);
+                b = yy + ((116130 * cb + half) >> 16);
+            }
+            int64_t v[3] = {r, g, b};
+            for (int k = 0; k < 3; k++) {
+                int64_t t = v[k] < 0 ? 0 : v[k] > maxj ? maxj : v[k];
+                size_t at = ((size_t)y * j->width + x) * 3 + (size_t)k;
+                if (wide) {
+                    ((uint16_t *)out->data)[at] = (uint16_t)t;
+                } else {
+                    ((uint8_t *)out->data)[at] = (uint8_t)t;
+                }
+            }
+        }
+    }
+    free(rows);
+    out->photometric = RND_PI_RGB;
+    return TSR_OK;
+}
+
 /* ---------------------------------------------------------------- frame */
 
 int
 rnd__jpeg12_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
-                   int *colour_left, tsr_err *err)
+                   tsr_err *err)
 {
-    *colour_left = 0;
     if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) {
         return corrupt(err, "no SOI marker");
     }
@@ -458,6 +574,11 @@ rnd__jpeg12_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fr
             rc = rnd__huff_parse_dht(j->dc, j->ac, 15, seg.body, seg.len, J12_WHO, err);
         } else if (m == 0xDB) {
             rc = parse_dqt(j, seg.body, seg.len, err);
+        } else if (m == 0xE0 && seg.len >= 5 && memcmp(seg.body, "JFIF", 5) == 0) {
+            j->saw_jfif = 1;
+        } else if (m == 0xEE && seg.len >= 12 && memcmp(seg.body, "Adobe", 5) == 0) {
+            j->saw_adobe = 1;
+            j->adobe_transform = seg.body[11];
         } else if (m == 0xDD) {
             rc = seg.len == 2 ? (j->restart = rnd__be16(seg.body), TSR_OK)
                               : corrupt(err, "DRI segment of the wrong length");
@@ -482,8 +603,23 @@ rnd__jpeg12_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_fr
         rc = tsr_err_set(err, TSR_ECORRUPT, J12_WHO " has %u component(s), the image %u",
                          j->ncomp, (unsigned)out->samples);
     }
-    if (rc == TSR_OK && j->ncomp > 1) {
-        *colour_left = 1;
+    if (rc == TSR_OK && j->ncomp == 3) {
+        int ycc;
+        switch (info->photometric) {
+        case RND_PI_YBR_FULL:
+        case RND_PI_YBR_FULL_422:
+        case RND_PI_YBR_PARTIAL_422:
+        case RND_PI_YBR_PARTIAL_420:
+        case RND_PI_YBR_ICT:
+            ycc = 1;
+            break;
+        default:
+            ycc = j->saw_jfif || (j->saw_adobe && j->adobe_transform != 0);
+            break;
+        }
+        rc = write_colour(j, ycc, out, err);
+    } else if (rc == TSR_OK && j->ncomp != 1) {
+        rc = tsr_err_set(err, TSR_EUNSUPP, J12_WHO " with %u components", j->ncomp);
     } else if (rc == TSR_OK) {
         const comp *c = &j->c[0];
         size_t stride = (size_t)c->bw * 8;

@@ -578,25 +578,6 @@ decode_jls(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f, 
     return rc == TSR_OK && planar ? interleave_in_place(f, err) : rc;
 }
 
-/* Decodes through GDCM's codecs straight into the frame (only 12-bit colour JPEG, after our
- * own decoder has read the whole stream); the rare planar output is then reordered through a
- * copy. */
-static int
-decode_gdcm(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *f, tsr_err *err)
-{
-    rnd_photometric pi = info->photometric;
-    int planar = 0;
-    int rc = rnd__gdcm_decode_frame(info, data, len, f->data, f->bytes, &pi, &planar, err);
-    if (rc == TSR_OK && f->samples == 3 && planar) {
-        rc = interleave_in_place(f, err);
-    }
-    if (rc == TSR_OK) {
-        /* GDCM's JPEG codecs convert 4:2:2 / YBR to RGB for lossy data and say so. */
-        f->photometric = pi != RND_PI_UNKNOWN ? pi : info->photometric;
-    }
-    return rc;
-}
-
 int
 rnd__dicom_frame_data(const rnd_dicom *d, uint32_t index, const uint8_t **data, size_t *len,
                       uint8_t **joined, tsr_err *err)
@@ -709,14 +690,9 @@ decode_frame(rnd_dicom *d, uint32_t index, int reduce, rnd_frame **out, int *app
         case CODEC_LJPEG:
             rc = rnd__ljpeg_decode(info, data, len, f, err);
             break;
-        case CODEC_JPEG12: {
-            int colour_left = 0;
-            rc = rnd__jpeg12_decode(info, data, len, f, &colour_left, err);
-            if (rc == TSR_OK && colour_left) {
-                rc = decode_gdcm(info, data, len, f, err); /* a vetted stream: see the codec */
-            }
+        case CODEC_JPEG12:
+            rc = rnd__jpeg12_decode(info, data, len, f, err);
             break;
-        }
         }
     }
     free(joined);

@@ -121,10 +121,9 @@ int rnd__jls_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_f
 int rnd__ljpeg_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                       tsr_err *err);
 /* 12-bit (and 8-bit) sequential DCT JPEG by our own decoder (rnd_codec_jpeg12.c), bit for bit
- * IJG's. Sets out->photometric. A stream of several components is decoded in full but not
- * written: *colour_left is then set, and the caller has GDCM convert it. */
+ * IJG's for grey and 4:4:4 / 4:2:2 colour (converted to RGB). Sets out->photometric. */
 int rnd__jpeg12_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
-                       int *colour_left, tsr_err *err);
+                       tsr_err *err);
 /* 8-bit JPEG baseline/extended through libjpeg-turbo. Sets out->photometric. */
 int rnd__jpeg8_decode(const rnd_info *info, const uint8_t *data, size_t len, rnd_frame *out,
                       tsr_err *err);

@@ -10,7 +10,7 @@
  * from its SOF marker, as the DICOM header would have to agree with it; RLE takes it from bytes
  * 1-4 (width and height up to 256, one or three samples, 8 or 16 bits). Frames are limited to
  * 2^18 pixels. Checks the decoders' contract: an error has a message, a success fills the frame
- * (every byte is read). */
+ * (every byte is read) and says what it holds (RGB for colour). */
 #include "rnd_internal.h"
 
 #include <stdint.h>
@@ -98,9 +98,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (which == 0 || which == 1) {
         rc = rnd__jpeg_check(s, n, &err);
         if (rc == TSR_OK && which == 0) {
-            int colour_left = 0;
-            rc = rnd__jpeg12_decode(&info, s, n, f, &colour_left, &err);
-            CHECK(rc != TSR_OK || colour_left == (nc > 1));
+            rc = rnd__jpeg12_decode(&info, s, n, f, &err);
+            CHECK(rc != TSR_OK || f->photometric == (nc == 3 ? RND_PI_RGB : info.photometric));
         } else if (rc == TSR_OK) {
             rc = rnd__ljpeg_decode(&info, s, n, f, &err);
         }
